@@ -1,0 +1,53 @@
+# splitstream build, test and demo entry points. See README.md.
+GO        ?= go
+BIN       := bin
+ORT_LIB   := $(CURDIR)/third_party/ort/libonnxruntime.so
+PYTHON    ?= /usr/bin/python3
+# Packages whose tests also run on linux/arm64 under qemu-user.
+ARM64_PKGS ?= ./entropy/...
+
+export SPLITSTREAM_ORT_LIB ?= $(ORT_LIB)
+
+.PHONY: all build cross ort test test-go test-py test-arm64 fuzz demo models clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/splitstream ./cmd/splitstream
+
+## cross: static builds for linux/amd64 and linux/arm64 (pure-Go engine only).
+cross:
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -o $(BIN)/splitstream-linux-amd64 ./cmd/splitstream
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -o $(BIN)/splitstream-linux-arm64 ./cmd/splitstream
+
+## ort: fetch ONNX Runtime's shared library into third_party/ort (ignored by git).
+ort:
+	scripts/fetch-ort.sh
+
+## test: everything CI runs: Go tests (both engines), Python tests, arm64 tests.
+test: test-go test-py test-arm64
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+test-py:
+	@if $(PYTHON) -c 'import torch' 2>/dev/null; then \
+		cd train && $(PYTHON) -m pytest -q; \
+	else \
+		echo "test-py: SKIPPED: python3-torch is not installed (apt-get install python3-torch python3-pytest)"; \
+	fi
+
+test-arm64:
+	@set -e; qemu=$$(scripts/qemu-arm64.sh); mkdir -p $(BIN)/arm64; rm -f $(BIN)/arm64/*.test; \
+	for p in $$($(GO) list $(ARM64_PKGS)); do \
+		name=$$(echo $$p | tr / _); \
+		CGO_ENABLED=0 GOARCH=arm64 $(GO) test -c -o $(BIN)/arm64/$$name.test $$p; \
+		[ -f $(BIN)/arm64/$$name.test ] || continue; \
+		dir=$$($(GO) list -f '{{.Dir}}' $$p); \
+		echo "arm64 (qemu): $$p"; \
+		(cd $$dir && $$qemu $(CURDIR)/$(BIN)/arm64/$$name.test -test.count=1) || exit 1; \
+	done
+
+clean:
+	rm -rf $(BIN)

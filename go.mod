@@ -1,0 +1,3 @@
+module github.com/splitstream/splitstream
+
+go 1.26
