@@ -158,7 +158,7 @@ func newEncSym(start, freq uint32) encSym {
 	// a 128-by-64-bit division.
 	shift := uint32(bits.Len32(freq - 1))
 	hi, lo := uint64(1)<<(shift-1), uint64(freq-1) // 2^(shift+63) + freq - 1
-	rcp, _ := bits.Div64(hi, lo, uint64(freq)) // hi < freq: no overflow
+	rcp, _ := bits.Div64(hi, lo, uint64(freq))     // hi < freq: no overflow
 	e.rcp = rcp
 	e.shift = shift - 1
 	e.bias = start
