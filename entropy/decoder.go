@@ -30,42 +30,62 @@ func (Decoder) Decode(dst []int32, data []byte, indexes []int32, t *Table) ([]in
 		return dst, fmt.Errorf("%w: initial state %#x outside [2^31, 2^63)", ErrCorrupt, x)
 	}
 	p := 8
-	rows, cdf, lut := t.rows, t.cdf, t.lut
+	rows := t.rows
 	n0 := len(dst)
 	dst = slices.Grow(dst, len(indexes))
 	out := dst[n0 : n0+len(indexes)]
 
-	for i, ri := range indexes {
+	// Fast loop, while at least one word is left: the renormalisation loads
+	// the next word unconditionally and keeps it only if the state needs it,
+	// which saves a hard-to-predict branch.
+	i := 0
+	for ; i < len(indexes) && p <= len(data)-4; i++ {
+		ri := indexes[i]
 		if uint32(ri) >= uint32(len(rows)) {
-			return dst[:n0], fmt.Errorf("entropy: decode: symbol %d: index %d is not a row of the table (%d rows)", i, ri, len(rows))
+			return dst[:n0], errIndex(i, ri, len(rows))
 		}
 		r := &rows[ri]
 		cum := uint32(x) & precisionMask
-		// The row's last entry is 1<<16 > cum, so the scan stays in the row.
-		s := r.base + int32(lut[uint32(r.lut)+cum>>lutShift])
-		for cdf[s+1] <= cum {
-			s++
-		}
-		start := cdf[s]
-		x = uint64(cdf[s+1]-start)*(x>>Precision) + uint64(cum-start)
+		s, start, freq := t.lookup(r, cum)
+		x = uint64(freq)*(x>>Precision) + uint64(cum-start)
+		next := x<<32 | uint64(binary.LittleEndian.Uint32(data[p:]))
 		if x < ransL {
-			if p > len(data)-4 {
-				return dst[:n0], fmt.Errorf("%w: truncated at symbol %d", ErrCorrupt, i)
-			}
-			x = x<<32 | uint64(binary.LittleEndian.Uint32(data[p:]))
+			x = next
 			p += 4
 		}
-		v := s - r.base
-		if v == r.maxValue {
-			var sym int32
+		if s == r.maxValue {
 			var err error
-			if sym, x, p, err = decodeEscape(data, p, x, r); err != nil {
+			if s, x, p, err = decodeEscape(data, p, x, r); err != nil {
 				return dst[:n0], fmt.Errorf("%w: symbol %d: %v", ErrCorrupt, i, err)
 			}
-			out[i] = sym
+			out[i] = s
 			continue
 		}
-		out[i] = v + r.offset
+		out[i] = s + r.offset
+	}
+	// The last symbols, once every word is read: a renormalisation now means
+	// the data is truncated.
+	for ; i < len(indexes); i++ {
+		ri := indexes[i]
+		if uint32(ri) >= uint32(len(rows)) {
+			return dst[:n0], errIndex(i, ri, len(rows))
+		}
+		r := &rows[ri]
+		cum := uint32(x) & precisionMask
+		s, start, freq := t.lookup(r, cum)
+		x = uint64(freq)*(x>>Precision) + uint64(cum-start)
+		if x < ransL {
+			return dst[:n0], fmt.Errorf("%w: truncated at symbol %d", ErrCorrupt, i)
+		}
+		if s == r.maxValue {
+			var err error
+			if s, x, p, err = decodeEscape(data, p, x, r); err != nil {
+				return dst[:n0], fmt.Errorf("%w: symbol %d: %v", ErrCorrupt, i, err)
+			}
+			out[i] = s
+			continue
+		}
+		out[i] = s + r.offset
 	}
 	if p != len(data) {
 		return dst[:n0], fmt.Errorf("%w: %d trailing bytes after the last symbol", ErrCorrupt, len(data)-p)
@@ -74,6 +94,27 @@ func (Decoder) Decode(dst []int32, data []byte, indexes []int32, t *Table) ([]in
 		return dst[:n0], fmt.Errorf("%w: final state %#x is not the initial state 2^31", ErrCorrupt, x)
 	}
 	return dst[:n0+len(indexes)], nil
+}
+
+// lookup returns the symbol of row r (relative to the row) whose CDF
+// interval holds cum, with its start and frequency.
+func (t *Table) lookup(r *row, cum uint32) (s int32, start, freq uint32) {
+	e := t.lut[uint32(r.lut)+cum>>lutShift]
+	s, start, freq = int32(e>>lutSymShift), uint32(e)&precisionMask, uint32(e>>lutFreqShift)&lutFreqMask
+	if cum-start >= freq {
+		// The bucket holds more than one symbol: scan on. The row's last
+		// entry is 1<<16 > cum, so the scan stays in the row.
+		k := r.base + s + 1
+		for t.cdf[k+1] <= cum {
+			k++
+		}
+		s, start, freq = k-r.base, t.cdf[k], t.cdf[k+1]-t.cdf[k]
+	}
+	return s, start, freq
+}
+
+func errIndex(i int, ri int32, rows int) error {
+	return fmt.Errorf("entropy: decode: symbol %d: index %d is not a row of the table (%d rows)", i, ri, rows)
 }
 
 // decodeEscape reads the bypass code after an escape symbol of row r and

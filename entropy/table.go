@@ -25,6 +25,11 @@ const (
 	// maps cum>>(Precision-lutBits) to the first candidate symbol.
 	lutBits  = 8
 	lutShift = Precision - lutBits
+	// A lut entry packs a symbol's start (16 bits), frequency (17 bits) and
+	// index in its row (16 bits).
+	lutFreqShift = Precision
+	lutFreqMask  = 1<<(Precision+1) - 1
+	lutSymShift  = 2*Precision + 1
 )
 
 // ErrSymbolRange is wrapped by encoder errors for symbols that the format
@@ -43,9 +48,9 @@ type Table struct {
 	cdf []uint32
 	// enc[rows[r].base+s] holds the encoder's data for symbol s of row r.
 	enc []encSym
-	// lut[rows[r].lut+b] is the last symbol s of row r with
-	// cdf[s] <= b<<lutShift, relative to the row.
-	lut []uint16
+	// lut[rows[r].lut+b] describes the symbol s of row r (relative to the
+	// row) whose interval holds b<<lutShift: start | freq<<16 | s<<33.
+	lut []uint64
 }
 
 type row struct {
@@ -112,7 +117,7 @@ func NewTable(cdfs [][]int32, lengths, offsets []int32) (*Table, error) {
 		rows: make([]row, len(cdfs)),
 		cdf:  make([]uint32, 0, total),
 		enc:  make([]encSym, 0, total),
-		lut:  make([]uint16, 0, len(cdfs)<<lutBits),
+		lut:  make([]uint64, 0, len(cdfs)<<lutBits),
 	}
 	for r, c := range cdfs {
 		c = c[:lengths[r]]
@@ -135,7 +140,7 @@ func NewTable(cdfs [][]int32, lengths, offsets []int32) (*Table, error) {
 			for int(c[s+1]) <= b<<lutShift {
 				s++
 			}
-			t.lut = append(t.lut, uint16(s))
+			t.lut = append(t.lut, uint64(c[s])|uint64(c[s+1]-c[s])<<lutFreqShift|uint64(s)<<lutSymShift)
 		}
 	}
 	return t, nil
