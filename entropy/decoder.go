@@ -30,52 +30,32 @@ func (Decoder) Decode(dst []int32, data []byte, indexes []int32, t *Table) ([]in
 		return dst, fmt.Errorf("%w: initial state %#x outside [2^31, 2^63)", ErrCorrupt, x)
 	}
 	p := 8
-	rows := t.rows
 	n0 := len(dst)
 	dst = slices.Grow(dst, len(indexes))
 	out := dst[n0 : n0+len(indexes)]
 
-	// Fast loop, while at least one word is left: the renormalisation loads
-	// the next word unconditionally and keeps it only if the state needs it,
-	// which saves a hard-to-predict branch.
-	i := 0
-	for ; i < len(indexes) && p <= len(data)-4; i++ {
+	// The fast loop decodes while words are left; the rest (escapes, the
+	// last symbols, bad indexes) are handled here, one symbol at a time.
+	for i := 0; i < len(indexes); i++ {
+		var escaped bool
+		if x, p, i, escaped = t.decodeRun(x, data, p, indexes, out, i); i == len(indexes) {
+			break
+		}
 		ri := indexes[i]
-		if uint32(ri) >= uint32(len(rows)) {
-			return dst[:n0], errIndex(i, ri, len(rows))
+		if uint32(ri) >= uint32(len(t.rows)) {
+			return dst[:n0], fmt.Errorf("entropy: decode: symbol %d: index %d is not a row of the table (%d rows)", i, ri, len(t.rows))
 		}
-		r := &rows[ri]
-		cum := uint32(x) & precisionMask
-		s, start, freq := t.lookup(r, cum)
-		x = uint64(freq)*(x>>Precision) + uint64(cum-start)
-		next := x<<32 | uint64(binary.LittleEndian.Uint32(data[p:]))
-		if x < ransL {
-			x = next
-			p += 4
-		}
-		if s == r.maxValue {
-			var err error
-			if s, x, p, err = decodeEscape(data, p, x, r); err != nil {
-				return dst[:n0], fmt.Errorf("%w: symbol %d: %v", ErrCorrupt, i, err)
+		r := &t.rows[ri]
+		s := r.maxValue
+		if !escaped {
+			// Every word is read: a renormalisation now means the data is
+			// truncated.
+			cum := uint32(x) & precisionMask
+			var start, freq uint32
+			s, start, freq = r.lookup(cum)
+			if x = uint64(freq)*(x>>Precision) + uint64(cum-start); x < ransL {
+				return dst[:n0], fmt.Errorf("%w: truncated at symbol %d", ErrCorrupt, i)
 			}
-			out[i] = s
-			continue
-		}
-		out[i] = s + r.offset
-	}
-	// The last symbols, once every word is read: a renormalisation now means
-	// the data is truncated.
-	for ; i < len(indexes); i++ {
-		ri := indexes[i]
-		if uint32(ri) >= uint32(len(rows)) {
-			return dst[:n0], errIndex(i, ri, len(rows))
-		}
-		r := &rows[ri]
-		cum := uint32(x) & precisionMask
-		s, start, freq := t.lookup(r, cum)
-		x = uint64(freq)*(x>>Precision) + uint64(cum-start)
-		if x < ransL {
-			return dst[:n0], fmt.Errorf("%w: truncated at symbol %d", ErrCorrupt, i)
 		}
 		if s == r.maxValue {
 			var err error
@@ -96,25 +76,65 @@ func (Decoder) Decode(dst []int32, data []byte, indexes []int32, t *Table) ([]in
 	return dst[:n0+len(indexes)], nil
 }
 
-// lookup returns the symbol of row r (relative to the row) whose CDF
-// interval holds cum, with its start and frequency.
-func (t *Table) lookup(r *row, cum uint32) (s int32, start, freq uint32) {
-	e := t.lut[uint32(r.lut)+cum>>lutShift]
-	s, start, freq = int32(e>>lutSymShift), uint32(e)&precisionMask, uint32(e>>lutFreqShift)&lutFreqMask
-	if cum-start >= freq {
-		// The bucket holds more than one symbol: scan on. The row's last
-		// entry is 1<<16 > cum, so the scan stays in the row.
-		k := r.base + s + 1
-		for t.cdf[k+1] <= cum {
-			k++
+// decodeRun decodes symbols from out[i] on while at least one word is left
+// and their index is a row of t. It stops at the first symbol it cannot
+// decode, or after decoding an escape symbol (escaped is then true), and
+// returns the state, the read position and that symbol's position (or
+// len(out)). It makes no calls, so that the state stays in registers.
+func (t *Table) decodeRun(x uint64, data []byte, p int, indexes, out []int32, i int) (_ uint64, _ int, _ int, escaped bool) {
+	rows := t.rows
+	out = out[:len(indexes)]
+	for ; i < len(indexes) && p <= len(data)-4; i++ {
+		ri := indexes[i]
+		if uint32(ri) >= uint32(len(rows)) {
+			break
 		}
-		s, start, freq = k-r.base, t.cdf[k], t.cdf[k+1]-t.cdf[k]
+		r := &rows[ri]
+		// r.lookup, by hand: the compiler does not inline it.
+		cum := uint32(x) & precisionMask
+		e := r.lut[uint8(cum>>lutShift)]
+		s, start, freq := int32(e>>lutSymShift), uint32(e>>lutStartShift)&precisionMask, uint32(e)&lutFreqMask
+		if cum-start >= freq {
+			s, start, freq = r.scan(s, cum)
+		}
+		x = uint64(freq)*(x>>Precision) + uint64(cum-start)
+		// Renormalise without a hard-to-predict branch: load the next word
+		// always, keep it only if the state needs it. b is 1 if x < L:
+		// the state stays below 2^63 (the initial state is checked, a step
+		// gives freq*(x>>16) + (cum-start) < freq*((x>>16)+1) <= 2^63, and
+		// a renormalisation gives less than L<<32).
+		b := (x - ransL) >> 63
+		x = x<<(b<<5) | uint64(binary.LittleEndian.Uint32(data[p:]))&-b
+		p += int(b << 2)
+		if s == r.maxValue {
+			return x, p, i, true
+		}
+		out[i] = s + r.offset
+	}
+	return x, p, i, false
+}
+
+// lookup returns the symbol of row r whose CDF interval holds cum, with its
+// start and frequency.
+func (r *row) lookup(cum uint32) (s int32, start, freq uint32) {
+	e := r.lut[uint8(cum>>lutShift)]
+	s, start, freq = int32(e>>lutSymShift), uint32(e>>lutStartShift)&precisionMask, uint32(e)&lutFreqMask
+	if cum-start >= freq {
+		s, start, freq = r.scan(s, cum)
 	}
 	return s, start, freq
 }
 
-func errIndex(i int, ri int32, rows int) error {
-	return fmt.Errorf("entropy: decode: symbol %d: index %d is not a row of the table (%d rows)", i, ri, rows)
+// scan finds the symbol whose interval holds cum after symbol s, whose
+// interval ends at or below cum. The row's last entry is 1<<16 > cum, so the
+// scan stays in the row.
+func (r *row) scan(s int32, cum uint32) (int32, uint32, uint32) {
+	c := r.cdf
+	k := int(s) + 1
+	for k+1 < len(c) && c[k+1] <= cum {
+		k++
+	}
+	return int32(k), c[k], c[k+1] - c[k]
 }
 
 // decodeEscape reads the bypass code after an escape symbol of row r and

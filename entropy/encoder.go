@@ -31,45 +31,36 @@ func (e *Encoder) Encode(dst []byte, symbols, indexes []int32, t *Table) ([]byte
 	}
 	buf := e.buf[:cap(e.buf)]
 	pos := len(buf)
-	rows, enc := t.rows, t.enc
 	x := uint64(ransL)
 
-	for i := len(symbols) - 1; i >= 0; i-- {
-		ri := indexes[i]
-		if uint32(ri) >= uint32(len(rows)) {
-			return dst, fmt.Errorf("entropy: encode: symbol %d: index %d is not a row of the table (%d rows)", i, ri, len(rows))
+	// The fast loop codes in-range symbols; the rest (escapes, a full
+	// buffer, bad indexes) are handled here, one symbol at a time.
+	n := len(symbols)
+	for {
+		x, pos, n = encodeRun(x, buf, pos, symbols[:n], indexes[:n], t.rows)
+		if n == 0 {
+			break
 		}
-		r := &rows[ri]
-		v := int64(symbols[i]) - int64(r.offset)
-		k := r.base + int32(v)
-		if uint64(v) >= uint64(r.maxValue) {
-			// Escape: bypass-code raw in 4-bit chunks, pushed in reverse of
-			// the order the decoder reads them, then the escape symbol.
-			raw, err := escapeRaw(symbols[i], r)
-			if err != nil {
+		if pos < 4*(maxBypassChunks+2) {
+			buf, pos = e.grow(pos)
+			continue
+		}
+		i := n - 1
+		ri := indexes[i]
+		if uint32(ri) >= uint32(len(t.rows)) {
+			return dst, fmt.Errorf("entropy: encode: symbol %d: index %d is not a row of the table (%d rows)", i, ri, len(t.rows))
+		}
+		r := &t.rows[ri]
+		if v := int64(symbols[i]) - int64(r.offset); uint64(v) >= uint64(r.maxValue) {
+			var err error
+			if x, pos, err = escape(x, buf, pos, symbols[i], r); err != nil {
 				return dst, fmt.Errorf("entropy: encode: symbol %d: %w", i, err)
 			}
-			if pos < 4*(maxBypassChunks+2) {
-				buf, pos = e.grow(pos)
-			}
-			n := (bits.Len32(raw) + bypassBits - 1) / bypassBits
-			for j := n - 1; j >= 0; j-- {
-				x, pos = putBits(buf, pos, x, (raw>>(j*bypassBits))&bypassMask)
-			}
-			x, pos = putBits(buf, pos, x, uint32(n)) // n <= 7: a single count chunk
-			k = r.base + r.maxValue
+			x, pos = putSymbol(x, buf, pos, &r.enc[r.maxValue])
+		} else {
+			x, pos = putSymbol(x, buf, pos, &r.enc[v])
 		}
-		s := enc[k]
-		if x >= uint64(1<<Precision-s.cmpl)<<(63-Precision) {
-			if pos < 4 {
-				buf, pos = e.grow(pos)
-			}
-			pos -= 4
-			binary.LittleEndian.PutUint32(buf[pos:], uint32(x))
-			x >>= 32
-		}
-		q, _ := bits.Mul64(x, s.rcp)
-		x += uint64(s.bias) + (q>>s.shift)*uint64(s.cmpl)
+		n--
 	}
 
 	if pos < 8 {
@@ -78,6 +69,60 @@ func (e *Encoder) Encode(dst []byte, symbols, indexes []int32, t *Table) ([]byte
 	pos -= 8
 	binary.LittleEndian.PutUint64(buf[pos:], x)
 	return append(dst, buf[pos:]...), nil
+}
+
+// encodeRun codes symbols from last to first while they are in range of
+// their row and buf has room below pos, and returns the state, the position
+// and how many symbols are left (the next to code is symbols[n-1]). It makes
+// no calls, so that the state stays in registers.
+func encodeRun(x uint64, buf []byte, pos int, symbols, indexes []int32, rows []row) (_ uint64, _ int, n int) {
+	n = len(symbols)
+	indexes = indexes[:n]
+	for n > 0 && pos >= 4 {
+		ri := indexes[n-1]
+		if uint32(ri) >= uint32(len(rows)) {
+			break
+		}
+		r := &rows[ri]
+		v := int64(symbols[n-1]) - int64(r.offset)
+		if uint64(v) >= uint64(len(r.enc)-1) { // r.enc ends with the escape symbol
+			break
+		}
+		x, pos = putSymbol(x, buf, pos, &r.enc[v])
+		n--
+	}
+	return x, pos, n
+}
+
+// putSymbol codes one symbol (Rans64EncPutSymbol); buf must have room for a
+// word below pos. It renormalises without a hard-to-predict branch: it
+// always stores the state's low word below pos and keeps it only if the
+// state is too large for the symbol.
+func putSymbol(x uint64, buf []byte, pos int, s *encSym) (uint64, int) {
+	binary.LittleEndian.PutUint32(buf[pos-4:], uint32(x))
+	if x >= uint64(1<<Precision-s.cmpl)<<(63-Precision) {
+		x >>= 32
+		pos -= 4
+	}
+	q, _ := bits.Mul64(x, s.rcp)
+	return x + uint64(s.bias) + (q>>(s.shift&63))*uint64(s.cmpl), pos
+}
+
+// escape bypass-codes a symbol outside row r's in-range symbols: the raw
+// value's 4-bit chunks, pushed in reverse of the order the decoder reads
+// them, then their count. The caller then codes the escape symbol. buf must
+// have room for 8 words below pos.
+func escape(x uint64, buf []byte, pos int, sym int32, r *row) (uint64, int, error) {
+	raw, err := escapeRaw(sym, r)
+	if err != nil {
+		return x, pos, err
+	}
+	n := (bits.Len32(raw) + bypassBits - 1) / bypassBits
+	for j := n - 1; j >= 0; j-- {
+		x, pos = putBits(buf, pos, x, (raw>>(j*bypassBits))&bypassMask)
+	}
+	x, pos = putBits(buf, pos, x, uint32(n)) // n <= 7: a single count chunk
+	return x, pos, nil
 }
 
 // escapeRaw returns the bypass value of a symbol outside row r's in-range

@@ -25,11 +25,11 @@ const (
 	// maps cum>>(Precision-lutBits) to the first candidate symbol.
 	lutBits  = 8
 	lutShift = Precision - lutBits
-	// A lut entry packs a symbol's start (16 bits), frequency (17 bits) and
+	// A lut entry packs a symbol's frequency (17 bits), start (16 bits) and
 	// index in its row (16 bits).
-	lutFreqShift = Precision
-	lutFreqMask  = 1<<(Precision+1) - 1
-	lutSymShift  = 2*Precision + 1
+	lutFreqMask   = 1<<(Precision+1) - 1
+	lutStartShift = Precision + 1
+	lutSymShift   = 2*Precision + 1
 )
 
 // ErrSymbolRange is wrapped by encoder errors for symbols that the format
@@ -43,21 +43,16 @@ var ErrSymbolRange = errors.New("entropy: symbol outside the codable range")
 // Table is immutable and safe for concurrent use.
 type Table struct {
 	rows []row
-	// cdf holds every row's CDF (its length entries, ending at 1<<16) one
-	// after another; row r starts at rows[r].base.
-	cdf []uint32
-	// enc[rows[r].base+s] holds the encoder's data for symbol s of row r.
-	enc []encSym
-	// lut[rows[r].lut+b] describes the symbol s of row r (relative to the
-	// row) whose interval holds b<<lutShift: start | freq<<16 | s<<33.
-	lut []uint64
 }
 
 type row struct {
 	offset   int32
-	maxValue int32 // index of the escape symbol: length - 2
-	base     int32 // start of the row in cdf and enc
-	lut      int32 // start of the row in lut
+	maxValue int32    // index of the escape symbol: length - 2
+	cdf      []uint32 // the used CDF entries, ending at 1<<16
+	enc      []encSym // encoder data per symbol, the escape symbol last
+	// lut[b] describes the symbol s whose interval holds b<<lutShift:
+	// freq | start<<17 | s<<33.
+	lut *[1 << lutBits]uint64
 }
 
 // encSym holds what encoding one symbol needs, without a division: the
@@ -113,34 +108,31 @@ func NewTable(cdfs [][]int32, lengths, offsets []int32) (*Table, error) {
 		}
 	}
 
-	t := &Table{
-		rows: make([]row, len(cdfs)),
-		cdf:  make([]uint32, 0, total),
-		enc:  make([]encSym, 0, total),
-		lut:  make([]uint64, 0, len(cdfs)<<lutBits),
-	}
+	// One allocation per kind of data keeps the rows close in memory.
+	t := &Table{rows: make([]row, len(cdfs))}
+	cdfAll := make([]uint32, 0, total)
+	encAll := make([]encSym, 0, total-len(cdfs))
+	lutAll := make([][1 << lutBits]uint64, len(cdfs))
 	for r, c := range cdfs {
 		c = c[:lengths[r]]
-		t.rows[r] = row{
-			offset:   offsets[r],
-			maxValue: int32(len(c) - 2),
-			base:     int32(len(t.cdf)),
-			lut:      int32(len(t.lut)),
-		}
+		rw := &t.rows[r]
+		rw.offset, rw.maxValue = offsets[r], int32(len(c)-2)
+		c0, e0 := len(cdfAll), len(encAll)
 		for s, v := range c {
-			t.cdf = append(t.cdf, uint32(v))
-			var e encSym
+			cdfAll = append(cdfAll, uint32(v))
 			if s < len(c)-1 {
-				e = newEncSym(uint32(v), uint32(c[s+1]-v))
+				encAll = append(encAll, newEncSym(uint32(v), uint32(c[s+1]-v)))
 			}
-			t.enc = append(t.enc, e)
 		}
+		rw.cdf = cdfAll[c0:len(cdfAll):len(cdfAll)]
+		rw.enc = encAll[e0:len(encAll):len(encAll)]
+		rw.lut = &lutAll[r]
 		s := 0
-		for b := 0; b < 1<<lutBits; b++ {
+		for b := range rw.lut {
 			for int(c[s+1]) <= b<<lutShift {
 				s++
 			}
-			t.lut = append(t.lut, uint64(c[s])|uint64(c[s+1]-c[s])<<lutFreqShift|uint64(s)<<lutSymShift)
+			rw.lut[b] = uint64(c[s+1]-c[s]) | uint64(c[s])<<lutStartShift | uint64(s)<<lutSymShift
 		}
 	}
 	return t, nil
