@@ -85,14 +85,14 @@ func (t *Table) decodeRun(x uint64, data []byte, p int, indexes, out []int32, i 
 	rows := t.rows
 	out = out[:len(indexes)]
 	for ; i < len(indexes) && p <= len(data)-4; i++ {
-		ri := indexes[i]
-		if uint32(ri) >= uint32(len(rows)) {
+		ri := int(indexes[i])
+		if uint(ri) >= uint(len(rows)) {
 			break
 		}
 		r := &rows[ri]
 		// r.lookup, by hand: the compiler does not inline it.
 		cum := uint32(x) & precisionMask
-		e := r.lut[uint8(cum>>lutShift)]
+		e := r.lut[(cum>>lutShift)&(1<<lutBits-1)]
 		s, start, freq := int32(e>>lutSymShift), uint32(e>>lutStartShift)&precisionMask, uint32(e)&lutFreqMask
 		if cum-start >= freq {
 			s, start, freq = r.scan(s, cum)
@@ -117,7 +117,7 @@ func (t *Table) decodeRun(x uint64, data []byte, p int, indexes, out []int32, i 
 // lookup returns the symbol of row r whose CDF interval holds cum, with its
 // start and frequency.
 func (r *row) lookup(cum uint32) (s int32, start, freq uint32) {
-	e := r.lut[uint8(cum>>lutShift)]
+	e := r.lut[(cum>>lutShift)&(1<<lutBits-1)]
 	s, start, freq = int32(e>>lutSymShift), uint32(e>>lutStartShift)&precisionMask, uint32(e)&lutFreqMask
 	if cum-start >= freq {
 		s, start, freq = r.scan(s, cum)

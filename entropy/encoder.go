@@ -79,8 +79,8 @@ func encodeRun(x uint64, buf []byte, pos int, symbols, indexes []int32, rows []r
 	n = len(symbols)
 	indexes = indexes[:n]
 	for n > 0 && pos >= 4 {
-		ri := indexes[n-1]
-		if uint32(ri) >= uint32(len(rows)) {
+		ri := int(indexes[n-1])
+		if uint(ri) >= uint(len(rows)) {
 			break
 		}
 		r := &rows[ri]
