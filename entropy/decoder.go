@@ -92,8 +92,8 @@ func (t *Table) decodeRun(x uint64, data []byte, p int, indexes, out []int32, i 
 		r := &rows[ri]
 		// r.lookup, by hand: the compiler does not inline it.
 		cum := uint32(x) & precisionMask
-		e := r.lut[(cum>>lutShift)&(1<<lutBits-1)]
-		s, start, freq := int32(e>>lutSymShift), uint32(e>>lutStartShift)&precisionMask, uint32(e)&lutFreqMask
+		e := &r.lut[(cum>>lutShift)&(1<<lutBits-1)]
+		s, start, freq := int32(e.sym), uint32(e.start), e.freq
 		if cum-start >= freq {
 			s, start, freq = r.scan(s, cum)
 		}
@@ -117,8 +117,8 @@ func (t *Table) decodeRun(x uint64, data []byte, p int, indexes, out []int32, i 
 // lookup returns the symbol of row r whose CDF interval holds cum, with its
 // start and frequency.
 func (r *row) lookup(cum uint32) (s int32, start, freq uint32) {
-	e := r.lut[(cum>>lutShift)&(1<<lutBits-1)]
-	s, start, freq = int32(e>>lutSymShift), uint32(e>>lutStartShift)&precisionMask, uint32(e)&lutFreqMask
+	e := &r.lut[(cum>>lutShift)&(1<<lutBits-1)]
+	s, start, freq = int32(e.sym), uint32(e.start), e.freq
 	if cum-start >= freq {
 		s, start, freq = r.scan(s, cum)
 	}

@@ -25,11 +25,6 @@ const (
 	// maps cum>>(Precision-lutBits) to the first candidate symbol.
 	lutBits  = 8
 	lutShift = Precision - lutBits
-	// A lut entry packs a symbol's frequency (17 bits), start (16 bits) and
-	// index in its row (16 bits).
-	lutFreqMask   = 1<<(Precision+1) - 1
-	lutStartShift = Precision + 1
-	lutSymShift   = 2*Precision + 1
 )
 
 // ErrSymbolRange is wrapped by encoder errors for symbols that the format
@@ -50,9 +45,14 @@ type row struct {
 	maxValue int32    // index of the escape symbol: length - 2
 	cdf      []uint32 // the used CDF entries, ending at 1<<16
 	enc      []encSym // encoder data per symbol, the escape symbol last
-	// lut[b] describes the symbol s whose interval holds b<<lutShift:
-	// freq | start<<17 | s<<33.
-	lut *[1 << lutBits]uint64
+	// lut[b] describes the symbol whose interval holds b<<lutShift.
+	lut *[1 << lutBits]lutEntry
+}
+
+type lutEntry struct {
+	freq  uint32
+	start uint16
+	sym   uint16 // index in the row
 }
 
 // encSym holds what encoding one symbol needs, without a division: the
@@ -112,7 +112,7 @@ func NewTable(cdfs [][]int32, lengths, offsets []int32) (*Table, error) {
 	t := &Table{rows: make([]row, len(cdfs))}
 	cdfAll := make([]uint32, 0, total)
 	encAll := make([]encSym, 0, total-len(cdfs))
-	lutAll := make([][1 << lutBits]uint64, len(cdfs))
+	lutAll := make([][1 << lutBits]lutEntry, len(cdfs))
 	for r, c := range cdfs {
 		c = c[:lengths[r]]
 		rw := &t.rows[r]
@@ -132,7 +132,7 @@ func NewTable(cdfs [][]int32, lengths, offsets []int32) (*Table, error) {
 			for int(c[s+1]) <= b<<lutShift {
 				s++
 			}
-			rw.lut[b] = uint64(c[s+1]-c[s]) | uint64(c[s])<<lutStartShift | uint64(s)<<lutSymShift
+			rw.lut[b] = lutEntry{freq: uint32(c[s+1] - c[s]), start: uint16(c[s]), sym: uint16(s)}
 		}
 	}
 	return t, nil
