@@ -25,6 +25,15 @@
 // (in chunks of at most 15: 15, 15, ..., remainder), then the chunks of raw
 // from least to most significant.
 //
+// # Tables
+//
+// [NewTable] takes what CompressAI's EntropyBottleneck holds after update():
+// the quantized CDF rows (_quantized_cdf, one per channel, possibly padded),
+// their lengths (_cdf_length) and offsets (_offset). A channel's row is
+// [PMFToQuantizedCDF] of its pmf followed by its tail mass, so the escape
+// symbol's frequency is the tail mass. The symbols' row indexes are the
+// channel of each latent element (EntropyBottleneck._build_indexes).
+//
 // # Accepted symbols
 //
 // CompressAI's encoder needs 8 chunks for raw >= 2^28, shifts a 32-bit value

@@ -100,7 +100,7 @@ func encodeRun(x uint64, buf []byte, pos int, symbols, indexes []int32, rows []r
 // state is too large for the symbol.
 func putSymbol(x uint64, buf []byte, pos int, s *encSym) (uint64, int) {
 	binary.LittleEndian.PutUint32(buf[pos-4:], uint32(x))
-	if x >= uint64(1<<Precision-s.cmpl)<<(63-Precision) {
+	if x >= uint64(1<<Precision-uint32(s.cmpl))<<(63-Precision) {
 		x >>= 32
 		pos -= 4
 	}

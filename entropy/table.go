@@ -62,9 +62,8 @@ type lutEntry struct {
 type encSym struct {
 	rcp   uint64
 	bias  uint32
-	cmpl  uint32 // (1<<16) - freq
-	shift uint32
-	_     uint32
+	cmpl  uint16 // (1<<16) - freq; freq >= 1
+	shift uint8
 }
 
 // NewTable validates the quantized CDF rows and precomputes the coder's data.
@@ -141,7 +140,7 @@ func NewTable(cdfs [][]int32, lengths, offsets []int32) (*Table, error) {
 // newEncSym returns the encoder data of a symbol with the given start and
 // frequency (1 <= freq <= 1<<16).
 func newEncSym(start, freq uint32) encSym {
-	e := encSym{cmpl: 1<<Precision - freq}
+	e := encSym{cmpl: uint16(1<<Precision - freq)}
 	if freq == 1 {
 		// The reciprocal of 1 does not fit; q = mulhi(x, 2^64-1) = x-1 for
 		// x >= 1, and bias absorbs the difference: x + bias + (x-1)*(M-1)
@@ -157,7 +156,7 @@ func newEncSym(start, freq uint32) encSym {
 	hi, lo := uint64(1)<<(shift-1), uint64(freq-1) // 2^(shift+63) + freq - 1
 	rcp, _ := bits.Div64(hi, lo, uint64(freq))     // hi < freq: no overflow
 	e.rcp = rcp
-	e.shift = shift - 1
+	e.shift = uint8(shift - 1)
 	e.bias = start
 	return e
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // vectorFile holds test vectors produced by CompressAI itself (see
-// /work/shared/testvectors/README.md where it came from).
+// testdata/README.md).
 const vectorFile = "testdata/compressai-rans-a.json"
 
 func loadVectors(tb testing.TB) *vectors.File {
