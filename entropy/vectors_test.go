@@ -2,6 +2,7 @@ package entropy_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"slices"
@@ -246,6 +247,45 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !bytes.Equal(re, data) {
 			t.Fatalf("decoded symbols re-encode to other bytes")
+		}
+	})
+}
+
+// FuzzRoundTrip encodes arbitrary symbols (4 bytes each, little-endian) with
+// arbitrary rows of the vector table: the encoder rejects exactly the
+// streams with a symbol outside Table.SymbolRange, and the others decode back
+// to the symbols.
+func FuzzRoundTrip(f *testing.F) {
+	v := loadVectors(f)
+	f.Add([]byte{0, 0, 0, 0, 1, 0, 0, 0}, []byte{0, 3})
+	f.Add([]byte{0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0x80, 0, 0, 0, 4}, []byte{1, 2, 10})
+	var enc entropy.Encoder
+	var dec entropy.Decoder
+	f.Fuzz(func(t *testing.T, raw, idx []byte) {
+		n := min(len(raw)/4, len(idx))
+		symbols, indexes := make([]int32, n), make([]int32, n)
+		for i := range n {
+			symbols[i] = int32(binary.LittleEndian.Uint32(raw[4*i:]))
+			indexes[i] = int32(idx[i]) % int32(v.Table.Rows())
+		}
+		outside := false
+		for i, s := range symbols {
+			lo, hi := v.Table.SymbolRange(int(indexes[i]))
+			outside = outside || s < lo || s > hi
+		}
+		data, err := enc.Encode(nil, symbols, indexes, v.Table)
+		if err != nil {
+			if !errors.Is(err, entropy.ErrSymbolRange) || !outside {
+				t.Fatalf("encode: %v, yet every symbol is in its SymbolRange", err)
+			}
+			return
+		}
+		if outside {
+			t.Fatal("encoded a symbol outside its SymbolRange")
+		}
+		back, err := dec.Decode(nil, data, indexes, v.Table)
+		if err != nil || !slices.Equal(back, symbols) {
+			t.Fatalf("round trip: %v", err)
 		}
 	})
 }
