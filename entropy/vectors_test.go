@@ -276,7 +276,7 @@ func FuzzRoundTrip(f *testing.F) {
 		data, err := enc.Encode(nil, symbols, indexes, v.Table)
 		if err != nil {
 			if !errors.Is(err, entropy.ErrSymbolRange) || !outside {
-				t.Fatalf("encode: %v, yet every symbol is in its SymbolRange", err)
+				t.Fatalf("encode: %v (some symbol outside SymbolRange: %v)", err, outside)
 			}
 			return
 		}
