@@ -31,6 +31,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty", ``},
 		{"not an object", `[]`},
 		{"trailing data", `{"precision":16,"cdfs":[[0,65536]],"cdf_lengths":[2],"offsets":[0]} {}`},
+		{"trailing bracket", `{"precision":16,"cdfs":[[0,65536]],"cdf_lengths":[2],"offsets":[0]}]`},
 		{"precision", `{"precision":12,"cdfs":[[0,4096]],"cdf_lengths":[2],"offsets":[0]}`},
 		{"no table", `{"precision":16}`},
 		{"bad row", `{"precision":16,"cdfs":[[0,3,3,65536]],"cdf_lengths":[4],"offsets":[0]}`},
@@ -42,6 +43,9 @@ func TestParseErrors(t *testing.T) {
 		if _, err := Parse([]byte(tt.json)); err == nil {
 			t.Errorf("%s: Parse accepted it", tt.name)
 		}
+	}
+	if _, err := Parse([]byte(`{"precision":16,"cdfs":[[0,65536]],"cdf_lengths":[2],"offsets":[0]}` + "\n")); err != nil {
+		t.Errorf("minimal file with a trailing newline: %v", err)
 	}
 }
 
