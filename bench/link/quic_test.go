@@ -1,0 +1,88 @@
+package link_test
+
+import (
+	"context"
+	"math"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/splitstream/splitstream/bench/link"
+	"github.com/splitstream/splitstream/bench/link/probe"
+)
+
+func listenLoopback(t testing.TB) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// shaped is a symmetric test link: rate each way, 10 ms one-way delay, and a
+// drop-tail queue of two bandwidth-delay products (at least 32 KB), enough
+// for a single QUIC flow to keep the link busy.
+func shaped(rateBps float64) link.Config {
+	const delay = 10 * time.Millisecond
+	q := max(32<<10, int(2*rateBps/8*(2*delay).Seconds()))
+	d := link.Direction{RateBps: rateBps, Delay: delay, QueueBytes: q}
+	return link.Config{Up: d, Down: d}
+}
+
+// TestQUICGoodput checks the rate limiter end to end: a single QUIC stream
+// through the relay must reach, within 5%, the goodput a saturated link
+// gives, which is the rate times the share of stream data in each full QUIC
+// packet counted with its IP and UDP headers (probe.PayloadFraction). It
+// also checks the link's own utilisation: the bytes (headers included) the
+// relay forwarded in the direction of the data over the transfer.
+func TestQUICGoodput(t *testing.T) {
+	tests := []struct {
+		name string
+		rate float64
+		size int64
+		dir  probe.Direction
+	}{
+		{"up/1Mbit", 1e6, 280 << 10, probe.Upload},
+		{"up/5Mbit", 5e6, 1400 << 10, probe.Upload},
+		{"up/50Mbit", 50e6, 14 << 20, probe.Upload},
+		{"down/5Mbit", 5e6, 1400 << 10, probe.Download},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			server := listenLoopback(t)
+			relay, err := link.NewRelay(ctx, "127.0.0.1:0", server.LocalAddr().String(), shaped(tc.rate), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relay.Close()
+			client := listenLoopback(t)
+			g, err := probe.QUICGoodput(ctx, client, server, relay.Addr(), tc.size, tc.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := relay.Stats()
+			data := st.Up
+			if tc.dir == probe.Download {
+				data = st.Down
+			}
+			want := tc.rate * probe.PayloadFraction(link.HeaderIPv4)
+			ratio := g.Bps() / want
+			// Link utilisation: wire bytes over the whole transfer, which
+			// includes the handshake and slow start, so it is a lower bound.
+			util := float64(data.WireBytes) * 8 / g.Elapsed.Seconds() / tc.rate
+			t.Logf("goodput %.3f Mbit/s over %v, expected %.3f: ratio %.4f; wire utilisation over the whole %v: %.4f; lost %d, queue drops %d, forwarded %d datagrams (mean %d bytes), release late by %v on average, %v at most",
+				g.Bps()/1e6, g.Window.Round(time.Millisecond), want/1e6, ratio, g.Elapsed.Round(time.Millisecond), util,
+				data.Lost, data.Dropped, data.Forwarded, data.Bytes/max(1, data.Forwarded), data.MeanLate(), data.LateMax)
+			if math.Abs(ratio-1) > 0.05 {
+				t.Errorf("goodput %.3f Mbit/s is %.1f%% off the expected %.3f Mbit/s", g.Bps()/1e6, (ratio-1)*100, want/1e6)
+			}
+			if util > 1.01 {
+				t.Errorf("link carried %.3f of its rate", util)
+			}
+		})
+	}
+}
