@@ -51,38 +51,56 @@ func TestQUICGoodput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			server := listenLoopback(t)
-			relay, err := link.NewRelay(ctx, "127.0.0.1:0", server.LocalAddr().String(), shaped(tc.rate), 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer relay.Close()
-			client := listenLoopback(t)
-			g, err := probe.QUICGoodput(ctx, client, server, relay.Addr(), tc.size, tc.dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := relay.Stats()
-			data := st.Up
-			if tc.dir == probe.Download {
-				data = st.Down
-			}
 			want := tc.rate * probe.PayloadFraction(link.HeaderIPv4)
-			ratio := g.Bps() / want
-			// Link utilisation: wire bytes over the whole transfer, which
-			// includes the handshake and slow start, so it is a lower bound.
-			util := float64(data.WireBytes) * 8 / g.Elapsed.Seconds() / tc.rate
-			t.Logf("goodput %.3f Mbit/s over %v, expected %.3f: ratio %.4f; wire utilisation over the whole %v: %.4f; lost %d, queue drops %d, forwarded %d datagrams (mean %d bytes), release late by %v on average, %v at most",
-				g.Bps()/1e6, g.Window.Round(time.Millisecond), want/1e6, ratio, g.Elapsed.Round(time.Millisecond), util,
-				data.Lost, data.Dropped, data.Forwarded, data.Bytes/max(1, data.Forwarded), data.MeanLate(), data.LateMax)
-			if math.Abs(ratio-1) > 0.05 {
-				t.Errorf("goodput %.3f Mbit/s is %.1f%% off the expected %.3f Mbit/s", g.Bps()/1e6, (ratio-1)*100, want/1e6)
+			// A starved CPU (this machine is shared) can only slow the
+			// QUIC sender down, never push it past the link's rate, so a
+			// transfer that falls short is tried again, up to three times;
+			// one that is too fast fails at once.
+			var ratio float64
+			for attempt := 1; attempt <= 3; attempt++ {
+				ratio = goodputRatio(t, tc.rate, tc.size, tc.dir, want)
+				if ratio > 1.05 || ratio >= 0.95 {
+					break
+				}
+				t.Logf("attempt %d: %.1f%% short; trying again", attempt, (1-ratio)*100)
 			}
-			if util > 1.01 {
-				t.Errorf("link carried %.3f of its rate", util)
+			if math.Abs(ratio-1) > 0.05 {
+				t.Errorf("goodput is %.1f%% off the expected %.3f Mbit/s", (ratio-1)*100, want/1e6)
 			}
 		})
 	}
+}
+
+// goodputRatio runs one transfer through a relay and returns the goodput
+// over the expected one.
+func goodputRatio(t *testing.T, rate float64, size int64, dir probe.Direction, want float64) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	server := listenLoopback(t)
+	relay, err := link.NewRelay(ctx, "127.0.0.1:0", server.LocalAddr().String(), shaped(rate), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	client := listenLoopback(t)
+	g, err := probe.QUICGoodput(ctx, client, server, relay.Addr(), size, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := relay.Stats()
+	data := st.Up
+	if dir == probe.Download {
+		data = st.Down
+	}
+	ratio := g.Bps() / want
+	// Link utilisation: wire bytes over the whole transfer, which includes
+	// the handshake and slow start, so it is a lower bound.
+	util := float64(data.WireBytes) * 8 / g.Elapsed.Seconds() / rate
+	t.Logf("goodput %.3f Mbit/s over %v, expected %.3f: ratio %.4f; wire utilisation over the whole %v: %.4f; lost %d, queue drops %d, forwarded %d datagrams (mean %d bytes), released late by %v on average, %v at most",
+		g.Bps()/1e6, g.Window.Round(time.Millisecond), want/1e6, ratio, g.Elapsed.Round(time.Millisecond), util,
+		data.Lost, data.Dropped, data.Forwarded, data.Bytes/max(1, data.Forwarded), data.MeanLate(), data.LateMax)
+	if util > 1.01 {
+		t.Errorf("link carried %.3f of its rate", util)
+	}
+	return ratio
 }

@@ -1,0 +1,228 @@
+package link_test
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/splitstream/splitstream/bench/link"
+	"github.com/splitstream/splitstream/bench/link/probe"
+)
+
+// echoRelay starts an echo server on loopback and a relay in front of it.
+func echoRelay(t testing.TB, cfg link.Config, seed uint64) *link.Relay {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	echo := listenLoopback(t)
+	done := make(chan struct{})
+	go func() { defer close(done); probe.Echo(ctx, echo) }()
+	relay, err := link.NewRelay(ctx, "127.0.0.1:0", echo.LocalAddr().String(), cfg, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); relay.Close(); <-done })
+	return relay
+}
+
+// TestRTT checks the delay line: the median round trip of small pings
+// through the relay is within 1 ms + 2% of the configured one.
+func TestRTT(t *testing.T) {
+	tests := []struct {
+		name     string
+		up, down link.Direction
+	}{
+		{"5ms+5ms", link.Direction{Delay: 5 * time.Millisecond}, link.Direction{Delay: 5 * time.Millisecond}},
+		{"asymmetric 20ms+30ms at 5Mbit", link.Direction{Delay: 20 * time.Millisecond, RateBps: 5e6}, link.Direction{Delay: 30 * time.Millisecond, RateBps: 5e6}},
+		{"60ms+60ms at 1Mbit", link.Direction{Delay: 60 * time.Millisecond, RateBps: 1e6}, link.Direction{Delay: 60 * time.Millisecond, RateBps: 1e6}},
+		{"0.5ms+0.5ms", link.Direction{Delay: 500 * time.Microsecond}, link.Direction{Delay: 500 * time.Microsecond}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := link.Config{Up: tc.up, Down: tc.down}
+			relay := echoRelay(t, cfg, 1)
+			res, err := probe.Ping(context.Background(), listenLoopback(t), relay.Addr(), probe.PingConfig{Count: 100, Interval: 5 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Received() != res.Sent {
+				t.Fatalf("%d of %d pings came back on a loss-free link", res.Received(), res.Sent)
+			}
+			want := cfg.RTT()
+			med := res.Quantile(0.5)
+			errRTT := med - want
+			t.Logf("RTT median %v (p10 %v, p90 %v), configured %v: error %v", med, res.Quantile(0.1), res.Quantile(0.9), want, errRTT)
+			if tol := time.Millisecond + want/50; errRTT < -tol || errRTT > tol {
+				t.Errorf("median RTT %v, want %v +- %v", med, want, tol)
+			}
+		})
+	}
+}
+
+// TestLoss checks random loss against its binomial spread: the number of
+// pings lost is within 3 sigma of n*p, and the relay counts every loss.
+func TestLoss(t *testing.T) {
+	const n = 4000
+	for _, p := range []float64{0.01, 0.1, 0.3} {
+		t.Run("", func(t *testing.T) {
+			relay := echoRelay(t, link.Config{Up: link.Direction{Loss: p}}, 42)
+			res, err := probe.Ping(context.Background(), listenLoopback(t), relay.Addr(),
+				probe.PingConfig{Count: n, Interval: 100 * time.Microsecond, Wait: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lostPings := n - res.Received()
+			mean, sigma := n*p, math.Sqrt(n*p*(1-p))
+			t.Logf("loss %.2f: lost %d of %d (expected %.0f +- %.1f, %.2f sigma)", p, lostPings, n, mean, sigma, (float64(lostPings)-mean)/sigma)
+			if math.Abs(float64(lostPings)-mean) > 3*sigma {
+				t.Errorf("lost %d of %d, want %.0f +- %.1f (3 sigma)", lostPings, n, mean, 3*sigma)
+			}
+			st := relay.Stats()
+			if st.Up.Lost != uint64(lostPings) || st.Down.Lost != 0 {
+				t.Errorf("relay counted %d lost up and %d down, the pinger missed %d", st.Up.Lost, st.Down.Lost, lostPings)
+			}
+		})
+	}
+}
+
+// TestClients checks that the relay keeps clients apart: each gets only the
+// replies to its own datagrams, through its own session.
+func TestClients(t *testing.T) {
+	d := link.Direction{Delay: 2 * time.Millisecond, RateBps: 10e6}
+	relay := echoRelay(t, link.Config{Up: d, Down: d}, 1)
+	const clients = 5
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := range clients {
+		conn := listenLoopback(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := probe.Ping(context.Background(), conn, relay.Addr(), probe.PingConfig{Count: 50, Interval: time.Millisecond, Size: 100 + i})
+			if err == nil && res.Received() != res.Sent {
+				t.Errorf("client %d: %d of %d replies", i, res.Received(), res.Sent)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := relay.Stats(); st.Sessions != clients || st.Up.Forwarded != 50*clients || st.Down.Forwarded != 50*clients {
+		t.Errorf("stats %+v, want %d sessions and %d datagrams each way", st, clients, 50*clients)
+	}
+}
+
+// sink receives datagrams into a channel.
+func sink(t testing.TB) (*net.UDPConn, <-chan []byte) {
+	conn := listenLoopback(t)
+	ch := make(chan []byte, 1024)
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(ch)
+				return
+			}
+			ch <- append([]byte(nil), buf[:n]...)
+		}
+	}()
+	return conn, ch
+}
+
+// TestArbitraryDatagrams checks that the relay forwards any payload byte
+// for byte, from empty to the largest UDP datagram.
+func TestArbitraryDatagrams(t *testing.T) {
+	dst, got := sink(t)
+	relay, err := link.NewRelay(context.Background(), "127.0.0.1:0", dst.LocalAddr().String(), link.Config{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	client := listenLoopback(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, size := range []int{0, 1, 27, 1200, 1500, 9000, 65507} {
+		msg := make([]byte, size)
+		for i := range msg {
+			msg[i] = byte(rng.Uint32())
+		}
+		if _, err := client.WriteTo(msg, relay.Addr()); err != nil {
+			t.Fatalf("send %d bytes: %v", size, err)
+		}
+		select {
+		case b := <-got:
+			if !bytes.Equal(b, msg) {
+				t.Errorf("%d bytes in, %d different bytes out", size, len(b))
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%d-byte datagram not forwarded", size)
+		}
+	}
+}
+
+func TestRelayStops(t *testing.T) {
+	dst, _ := sink(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	relay, err := link.NewRelay(ctx, "127.0.0.1:0", dst.LocalAddr().String(), link.Config{Up: link.Direction{Delay: time.Hour / 120}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := listenLoopback(t)
+	for range 10 {
+		client.WriteTo([]byte("held in the delay line"), relay.Addr())
+	}
+	cancel()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		// Once the relay has closed its socket, a new listener can take
+		// its port.
+		c, err := net.ListenUDP("udp4", relay.Addr().(*net.UDPAddr))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("relay still listening 2 s after its context ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := relay.Close(); err != nil && !isClosed(err) {
+		t.Errorf("second close: %v", err)
+	}
+}
+
+func isClosed(err error) bool {
+	return err != nil && bytes.Contains([]byte(err.Error()), []byte("closed"))
+}
+
+func TestNewRelayErrors(t *testing.T) {
+	tests := []struct {
+		name           string
+		listen, target string
+		cfg            link.Config
+	}{
+		{"bad loss", "127.0.0.1:0", "127.0.0.1:9", link.Config{Up: link.Direction{Loss: 1}}},
+		{"negative delay", "127.0.0.1:0", "127.0.0.1:9", link.Config{Down: link.Direction{Delay: -1}}},
+		{"NaN rate", "127.0.0.1:0", "127.0.0.1:9", link.Config{Up: link.Direction{RateBps: math.NaN()}}},
+		{"bad target", "127.0.0.1:0", "no-port", link.Config{}},
+		{"bad listen", "256.0.0.1:0", "127.0.0.1:9", link.Config{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := link.NewRelay(context.Background(), tc.listen, tc.target, tc.cfg, 1)
+			if err == nil {
+				r.Close()
+				t.Fatal("no error")
+			}
+		})
+	}
+}
