@@ -11,6 +11,19 @@ import (
 	"github.com/splitstream/splitstream/bench/link/probe"
 )
 
+// exclusive holds the machine-wide timing lock for the rest of the test, so
+// that timing tests of other packages do not run at the same time.
+func exclusive(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	release, err := probe.Exclusive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+}
+
 func listenLoopback(t testing.TB) *net.UDPConn {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -38,6 +51,7 @@ func shaped(rateBps float64) link.Config {
 // also checks the link's own utilisation: the bytes (headers included) the
 // relay forwarded in the direction of the data over the transfer.
 func TestQUICGoodput(t *testing.T) {
+	exclusive(t)
 	tests := []struct {
 		name string
 		rate float64

@@ -134,7 +134,9 @@ func NewRelay(ctx context.Context, listenAddr, targetAddr string, cfg Config, se
 	}
 	var ln *net.UDPConn
 	if err := o.sockets(func() (err error) {
-		ln, err = net.ListenUDP("udp", laddr)
+		if ln, err = net.ListenUDP("udp", laddr); err == nil {
+			growBuffers(ln)
+		}
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("link relay: listen on %s: %w", listenAddr, err)
@@ -260,7 +262,9 @@ func (r *Relay) session(addr netip.Addr, port uint16) *session {
 	}
 	var conn *net.UDPConn
 	if err := r.opts.sockets(func() (err error) {
-		conn, err = net.DialUDP("udp", nil, r.target)
+		if conn, err = net.DialUDP("udp", nil, r.target); err == nil {
+			growBuffers(conn)
+		}
 		return err
 	}); err != nil {
 		r.rejected.Add(1)

@@ -3,6 +3,7 @@ package link_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -32,6 +33,7 @@ func echoRelay(t testing.TB, cfg link.Config, seed uint64) *link.Relay {
 // TestRTT checks the delay line: the median round trip of small pings
 // through the relay is within 1 ms + 2% of the configured one.
 func TestRTT(t *testing.T) {
+	exclusive(t)
 	tests := []struct {
 		name     string
 		up, down link.Direction
@@ -57,33 +59,49 @@ func TestRTT(t *testing.T) {
 			errRTT := med - want
 			t.Logf("RTT median %v (p10 %v, p90 %v), configured %v: error %v", med, res.Quantile(0.1), res.Quantile(0.9), want, errRTT)
 			if tol := time.Millisecond + want/50; errRTT < -tol || errRTT > tol {
+				if over, load := probe.Oversubscribed(); over {
+					t.Skipf("SKIPPED: median RTT %v, want %v +- %v, on an oversubscribed machine (%s)", med, want, tol, load)
+				}
 				t.Errorf("median RTT %v, want %v +- %v", med, want, tol)
 			}
 		})
 	}
 }
 
-// TestLoss checks random loss against its binomial spread: the number of
-// pings lost is within 3 sigma of n*p, and the relay counts every loss.
+// TestLoss checks random loss against its binomial spread: the datagrams
+// the relay drops at random are within 3 sigma of n*p, and every ping it
+// does not drop comes back.
 func TestLoss(t *testing.T) {
+	exclusive(t)
 	const n = 4000
 	for _, p := range []float64{0.01, 0.1, 0.3} {
-		t.Run("", func(t *testing.T) {
+		t.Run(fmt.Sprint(p), func(t *testing.T) {
 			relay := echoRelay(t, link.Config{Up: link.Direction{Loss: p}}, 42)
 			res, err := probe.Ping(context.Background(), listenLoopback(t), relay.Addr(),
-				probe.PingConfig{Count: n, Interval: 100 * time.Microsecond, Wait: 200 * time.Millisecond})
+				probe.PingConfig{Count: n, Interval: 150 * time.Microsecond, Wait: 300 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
-			lostPings := n - res.Received()
-			mean, sigma := n*p, math.Sqrt(n*p*(1-p))
-			t.Logf("loss %.2f: lost %d of %d (expected %.0f +- %.1f, %.2f sigma)", p, lostPings, n, mean, sigma, (float64(lostPings)-mean)/sigma)
-			if math.Abs(float64(lostPings)-mean) > 3*sigma {
-				t.Errorf("lost %d of %d, want %.0f +- %.1f (3 sigma)", lostPings, n, mean, 3*sigma)
-			}
 			st := relay.Stats()
-			if st.Up.Lost != uint64(lostPings) || st.Down.Lost != 0 {
-				t.Errorf("relay counted %d lost up and %d down, the pinger missed %d", st.Up.Lost, st.Down.Lost, lostPings)
+			got := float64(st.Up.Lost)
+			in := float64(st.Up.Received)
+			mean, sigma := in*p, math.Sqrt(in*p*(1-p))
+			t.Logf("loss %.2f: relay dropped %d of %d (expected %.0f +- %.1f, %+.2f sigma); %d of %d pings unanswered",
+				p, st.Up.Lost, st.Up.Received, mean, sigma, (got-mean)/sigma, res.Sent-res.Received(), res.Sent)
+			if math.Abs(got-mean) > 3*sigma {
+				t.Errorf("relay dropped %d of %d, want %.0f +- %.1f (3 sigma)", st.Up.Lost, st.Up.Received, mean, 3*sigma)
+			}
+			if in < n/2 {
+				t.Fatalf("only %d of %d pings reached the relay", st.Up.Received, n)
+			}
+			// On loopback, a ping goes missing elsewhere only if a socket
+			// buffer overflows, which takes a starved machine.
+			if missing := res.Sent - res.Received(); uint64(missing) != st.Up.Lost {
+				if over, load := probe.Oversubscribed(); over {
+					t.Logf("%d pings missing besides the relay's drops, on an oversubscribed machine (%s)", uint64(missing)-st.Up.Lost, load)
+				} else {
+					t.Errorf("%d pings unanswered, the relay dropped %d", missing, st.Up.Lost)
+				}
 			}
 		})
 	}
@@ -92,6 +110,7 @@ func TestLoss(t *testing.T) {
 // TestClients checks that the relay keeps clients apart: each gets only the
 // replies to its own datagrams, through its own session.
 func TestClients(t *testing.T) {
+	exclusive(t)
 	d := link.Direction{Delay: 2 * time.Millisecond, RateBps: 10e6}
 	relay := echoRelay(t, link.Config{Up: d, Down: d}, 1)
 	const clients = 5
@@ -116,7 +135,15 @@ func TestClients(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st := relay.Stats(); st.Sessions != clients || st.Up.Forwarded != 50*clients || st.Down.Forwarded != 50*clients {
+	// The relay counts a datagram after its send returns, which may be
+	// after the client has it.
+	var st link.Stats
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if st = relay.Stats(); st.Down.Forwarded == 50*clients {
+			break
+		}
+	}
+	if st.Sessions != clients || st.Up.Forwarded != 50*clients || st.Down.Forwarded != 50*clients {
 		t.Errorf("stats %+v, want %d sessions and %d datagrams each way", st, clients, 50*clients)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/splitstream/splitstream/bench/link/probe"
 )
 
 // BenchmarkReleaseLateness measures how late datagrams arrive after a 5 ms
@@ -27,6 +29,14 @@ func BenchmarkReleaseLateness(b *testing.B) {
 		{"timer", 0, 0, false},
 		{"timer+spin", coarseSlack, 0, false},
 		{"default", coarseSlack, fineSlack, true},
+	}
+	release, err := probe.Exclusive(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer release()
+	if over, load := probe.Oversubscribed(); over {
+		b.Logf("oversubscribed machine (%s): expect outliers", load)
 	}
 	for _, m := range modes {
 		b.Run(m.name, func(b *testing.B) {

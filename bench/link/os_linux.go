@@ -1,6 +1,7 @@
 package link
 
 import (
+	"net"
 	"runtime"
 	"syscall"
 	"time"
@@ -24,4 +25,23 @@ func preciseThread() {
 var fineSleep = func(d time.Duration) {
 	ts := syscall.NsecToTimespec(int64(d))
 	_ = syscall.Nanosleep(&ts, nil) // an interrupted sleep only ends early
+}
+
+// socketBuffer is the receive and send buffer the relay asks for, so that
+// bursts and brief stalls of the relay do not overflow its sockets.
+const socketBuffer = 4 << 20
+
+// growBuffers enlarges a socket's buffers: past the system's limit
+// (net.core.rmem_max) where the process may (CAP_NET_ADMIN), else up to it.
+func growBuffers(c *net.UDPConn) {
+	c.SetReadBuffer(socketBuffer)
+	c.SetWriteBuffer(socketBuffer)
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	raw.Control(func(fd uintptr) {
+		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, socketBuffer)
+		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, socketBuffer)
+	})
 }
