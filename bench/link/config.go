@@ -59,7 +59,8 @@ type Direction struct {
 	Loss float64
 	// QueueBytes bounds the bytes (headers included) waiting for the rate
 	// limiter; a datagram that would exceed it is dropped (drop-tail).
-	// Zero means no byte limit.
+	// Zero means no byte limit. Queue limits apply only with a rate limit:
+	// without one nothing waits.
 	QueueBytes int
 	// QueuePackets bounds the number of datagrams waiting for the rate
 	// limiter. Zero means no packet limit. If both limits are zero the
