@@ -286,3 +286,44 @@ func FuzzRelay(f *testing.F) {
 		}
 	})
 }
+
+// TestJitterOrder checks, through real sockets, that jitter keeps the order
+// of datagrams unless Reorder is set.
+func TestJitterOrder(t *testing.T) {
+	for _, reorder := range []bool{false, true} {
+		t.Run(fmt.Sprint("reorder=", reorder), func(t *testing.T) {
+			dst, got := sink(t)
+			d := link.Direction{Delay: 5 * time.Millisecond, Jitter: 3 * time.Millisecond, Reorder: reorder}
+			relay, err := link.NewRelay(context.Background(), "127.0.0.1:0", dst.LocalAddr().String(), link.Config{Up: d}, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relay.Close()
+			client := listenLoopback(t)
+			const n = 300
+			for i := range n {
+				client.WriteTo([]byte{byte(i >> 8), byte(i)}, relay.Addr())
+				if i%10 == 9 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			inversions, prev := 0, -1
+			for range n {
+				select {
+				case b := <-got:
+					seq := int(b[0])<<8 | int(b[1])
+					if seq < prev {
+						inversions++
+					}
+					prev = max(prev, seq)
+				case <-time.After(2 * time.Second):
+					t.Fatal("datagrams missing")
+				}
+			}
+			t.Logf("%d of %d datagrams overtaken", inversions, n)
+			if reorder != (inversions > 0) {
+				t.Errorf("%d datagrams out of order with Reorder=%v", inversions, reorder)
+			}
+		})
+	}
+}
