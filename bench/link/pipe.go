@@ -160,8 +160,8 @@ var (
 )
 
 // run releases datagrams from the delay line at their due times until done
-// is closed. clock is the relay's clock; send delivers a datagram and is
-// told how late it was released.
+// is closed, recording how late each left (DirStats.LateTotal, LateMax).
+// clock is the relay's clock; send delivers a datagram.
 func (p *pipe) run(done <-chan struct{}, clock func() time.Duration, send func(pk *packet)) {
 	if fineSleep != nil {
 		preciseThread()

@@ -37,10 +37,10 @@ const QUICPacketSize = 1280
 // ID, and a 4-byte offset; the last frame in a packet omits its length).
 const QUICOverhead = 1 + 4 + 2 + 16 + 1 + 1 + 4
 
-// PayloadFraction is the share of the rate-limited bytes of a full QUIC
-// packet that is stream data, when the rate limit counts header bytes of
-// IP and UDP headers per datagram (28 for IPv4): the goodput a saturated
-// link of rate R can deliver is about R times this.
+// PayloadFraction is the share of stream data in a full QUIC packet as a
+// rate limit sees it, with header bytes of IP and UDP header per datagram
+// (link.HeaderIPv4 is 28): a saturated link of rate R delivers a goodput of
+// about R times this.
 func PayloadFraction(header int) float64 {
 	return float64(QUICPacketSize-QUICOverhead) / float64(QUICPacketSize+header)
 }
