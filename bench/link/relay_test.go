@@ -327,3 +327,47 @@ func TestJitterOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaderAccounting checks that the rate limit counts 28 header bytes per
+// datagram to an IPv4 target and 48 to an IPv6 one.
+func TestHeaderAccounting(t *testing.T) {
+	for _, tc := range []struct {
+		network, host string
+		header        int
+	}{{"udp4", "127.0.0.1", link.HeaderIPv4}, {"udp6", "::1", link.HeaderIPv6}} {
+		t.Run(tc.network, func(t *testing.T) {
+			dst, err := net.ListenUDP(tc.network, &net.UDPAddr{IP: net.ParseIP(tc.host)})
+			if err != nil {
+				t.Skipf("SKIPPED: no %s loopback: %v", tc.network, err)
+			}
+			defer dst.Close()
+			relay, err := link.NewRelay(context.Background(), net.JoinHostPort(tc.host, "0"), dst.LocalAddr().String(), link.Config{}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relay.Close()
+			src, err := net.ListenUDP(tc.network, &net.UDPAddr{IP: net.ParseIP(tc.host)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			buf := make([]byte, 2000)
+			for _, size := range []int{0, 100, 1200} {
+				src.WriteTo(make([]byte, size), relay.Addr())
+				dst.SetReadDeadline(time.Now().Add(2 * time.Second))
+				if _, err := dst.Read(buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var st link.Stats
+			for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if st = relay.Stats(); st.Up.Forwarded == 3 {
+					break
+				}
+			}
+			if st.Up.Bytes != 1300 || st.Up.WireBytes != 1300+3*uint64(tc.header) {
+				t.Errorf("forwarded %d payload and %d wire bytes, want 1300 and %d", st.Up.Bytes, st.Up.WireBytes, 1300+3*tc.header)
+			}
+		})
+	}
+}
