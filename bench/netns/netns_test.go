@@ -1,0 +1,300 @@
+package netns_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/splitstream/splitstream/bench/link"
+	"github.com/splitstream/splitstream/bench/link/probe"
+	"github.com/splitstream/splitstream/bench/netns"
+)
+
+func needNetns(t *testing.T) {
+	t.Helper()
+	if err := netns.Available(); err != nil {
+		t.Skipf("SKIPPED: %v", err)
+	}
+}
+
+// exclusive holds the machine-wide timing lock for the rest of the test, so
+// that timing tests of other packages do not run at the same time.
+func exclusive(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	release, err := probe.Exclusive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+}
+
+func nsExists(name string) bool {
+	_, err := os.Stat(filepath.Join("/run/netns", name))
+	return err == nil
+}
+
+func newPair(t *testing.T, cfg link.Config) *netns.Pair {
+	t.Helper()
+	p, err := netns.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// listen opens a UDP socket in ns, or in the test's own namespace if ns is
+// nil.
+func listen(t *testing.T, ns *netns.Namespace, ip net.IP) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	var err error
+	if ns == nil {
+		c, err = net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
+	} else {
+		c, err = ns.ListenUDP("udp4", &net.UDPAddr{IP: ip})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestPair checks the plumbing: the edge reaches the cloud over the veth
+// pair, the cloud's loopback is its own, and Close removes both namespaces.
+func TestPair(t *testing.T) {
+	needNetns(t)
+	p := newPair(t, link.Config{})
+	if !nsExists(p.Edge.Name()) || !nsExists(p.Cloud.Name()) {
+		t.Fatal("namespaces not created")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	echo := listen(t, p.Cloud, netns.CloudIP.AsSlice())
+	go probe.Echo(ctx, echo)
+	res, err := probe.Ping(ctx, listen(t, p.Edge, nil), echo.LocalAddr(), probe.PingConfig{Count: 20, Interval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Received() != 20 {
+		t.Errorf("%d of 20 pings from edge to cloud came back", res.Received())
+	}
+	// The edge cannot reach a socket on the cloud's loopback.
+	lo := listen(t, p.Cloud, net.IPv4(127, 0, 0, 1))
+	res, err = probe.Ping(ctx, listen(t, p.Edge, nil), lo.LocalAddr(), probe.PingConfig{Count: 3, Wait: 100 * time.Millisecond})
+	if err == nil && res.Received() != 0 {
+		t.Errorf("edge reached the cloud's loopback")
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if nsExists(p.Edge.Name()) || nsExists(p.Cloud.Name()) {
+		t.Error("namespaces left after Close")
+	}
+}
+
+func TestCleanupStale(t *testing.T) {
+	needNetns(t)
+	// A pid that has just exited stands for a crashed bench.
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("%s%d-1-edge", netns.Prefix, cmd.Process.Pid)
+	mine := fmt.Sprintf("%s%d-999999-edge", netns.Prefix, os.Getpid())
+	for _, name := range []string{stale, mine} {
+		if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add: %v: %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("ip", "netns", "delete", name).Run() })
+	}
+	if err := netns.CleanupStale(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if nsExists(stale) {
+		t.Errorf("stale namespace %s kept", stale)
+	}
+	if !nsExists(mine) {
+		t.Errorf("namespace %s of a running process removed", mine)
+	}
+}
+
+// TestSignalCleanup runs a process that creates a pair and is sent SIGTERM:
+// it must remove its namespaces and still die of the signal.
+func TestSignalCleanup(t *testing.T) {
+	needNetns(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSignalHelper$", "-test.v")
+	cmd.Env = append(os.Environ(), "NETNS_SIGNAL_HELPER=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if n, ok := strings.CutPrefix(sc.Text(), "NAMESPACES "); ok {
+			names = strings.Fields(n)
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("helper: %v", err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("helper ended with %v, want death by SIGTERM", err)
+	}
+	if len(names) != 2 {
+		t.Fatalf("helper reported namespaces %q", names)
+	}
+	for _, n := range names {
+		if nsExists(n) {
+			t.Errorf("namespace %s left after SIGTERM", n)
+			exec.Command("ip", "netns", "delete", n).Run()
+		}
+	}
+}
+
+func TestSignalHelper(t *testing.T) {
+	if os.Getenv("NETNS_SIGNAL_HELPER") != "1" {
+		t.Skip("run by TestSignalCleanup")
+	}
+	p, err := netns.New(context.Background(), link.Config{Up: link.Direction{RateBps: 1e6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("NAMESPACES %s %s\n", p.Edge.Name(), p.Cloud.Name())
+	time.Sleep(10 * time.Second)
+	t.Error("still alive 10 s after SIGTERM")
+}
+
+// shaped is the test link of bench/link's goodput test: rate each way, 10 ms
+// one-way delay, a queue of two bandwidth-delay products (at least 32 KB).
+func shaped(rateBps float64) link.Config {
+	const delay = 10 * time.Millisecond
+	q := max(32<<10, int(2*rateBps/8*(2*delay).Seconds()))
+	d := link.Direction{RateBps: rateBps, Delay: delay, QueueBytes: q}
+	return link.Config{Up: d, Down: d}
+}
+
+// goodput runs one QUIC upload through the link in relay mode (loopback,
+// the relay shapes) or namespace mode (tbf shapes, the relay delays).
+func goodput(t *testing.T, cfg link.Config, size int64, inNetns bool) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lo := net.IPv4(127, 0, 0, 1)
+	var client, server *net.UDPConn
+	var relay *link.Relay
+	var pair *netns.Pair
+	var err error
+	if inNetns {
+		pair = newPair(t, cfg)
+		defer pair.Close()
+		server = listen(t, pair.Cloud, lo)
+		relay, err = pair.Relay(ctx, server.LocalAddr().String(), 1)
+		client = listen(t, pair.Edge, nil)
+	} else {
+		server, client = listen(t, nil, lo), listen(t, nil, lo)
+		relay, err = link.NewRelay(ctx, "127.0.0.1:0", server.LocalAddr().String(), cfg, 1)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	g, err := probe.QUICGoodput(ctx, client, server, relay.Addr(), size, probe.Upload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pair != nil {
+		up, _, err := pair.QdiscStats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("netns uplink tbf: %d packets, %d bytes, %d dropped, %d overlimits", up.Packets, up.Bytes, up.Drops, up.Overlimits)
+	}
+	return g.Bps()
+}
+
+// TestGoodputAgreesWithRelay checks that the two modes emulate the same
+// link: QUIC goodput in namespace mode within 5% of relay mode.
+func TestGoodputAgreesWithRelay(t *testing.T) {
+	needNetns(t)
+	exclusive(t)
+	for _, tc := range []struct {
+		rate float64
+		size int64
+	}{{5e6, 1400 << 10}, {50e6, 14 << 20}} {
+		t.Run(fmt.Sprintf("%gMbit", tc.rate/1e6), func(t *testing.T) {
+			cfg := shaped(tc.rate)
+			var ratio float64
+			// A starved CPU only slows a transfer down; try a
+			// disagreement again, up to three times.
+			for attempt := 1; attempt <= 3; attempt++ {
+				r := goodput(t, cfg, tc.size, false)
+				n := goodput(t, cfg, tc.size, true)
+				ratio = n / r
+				want := tc.rate * probe.PayloadFraction(link.HeaderIPv4)
+				t.Logf("attempt %d: relay %.3f Mbit/s (%.4f of expected), netns %.3f Mbit/s (%.4f of expected): netns/relay %.4f",
+					attempt, r/1e6, r/want, n/1e6, n/want, ratio)
+				if math.Abs(ratio-1) <= 0.05 {
+					break
+				}
+			}
+			if math.Abs(ratio-1) > 0.05 {
+				if over, load := probe.Oversubscribed(); over {
+					t.Skipf("SKIPPED: the modes disagree by %.1f%% on an oversubscribed machine (%s), where CPU starvation, not the link, sets the goodput", (ratio-1)*100, load)
+				}
+				t.Errorf("namespace mode %.1f%% off relay mode", (ratio-1)*100)
+			}
+		})
+	}
+}
+
+// TestRTT checks the delay in namespace mode, as bench/link's TestRTT does
+// in relay mode.
+func TestRTT(t *testing.T) {
+	needNetns(t)
+	exclusive(t)
+	d := link.Direction{RateBps: 5e6, Delay: 15 * time.Millisecond, QueueBytes: 64 << 10}
+	p := newPair(t, link.Config{Up: d, Down: d})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	echo := listen(t, p.Cloud, net.IPv4(127, 0, 0, 1))
+	go probe.Echo(ctx, echo)
+	relay, err := p.Relay(ctx, echo.LocalAddr().String(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := probe.Ping(ctx, listen(t, p.Edge, nil), relay.Addr(), probe.PingConfig{Count: 100, Interval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := p.Config().RTT()
+	med := res.Quantile(0.5)
+	t.Logf("RTT median %v (p10 %v, p90 %v), configured %v: error %v; %d of %d replies",
+		med, res.Quantile(0.1), res.Quantile(0.9), want, med-want, res.Received(), res.Sent)
+	if tol := time.Millisecond + want/50; med-want < -tol || med-want > tol || res.Received() != res.Sent {
+		if over, load := probe.Oversubscribed(); over {
+			t.Skipf("SKIPPED: median RTT %v with %d of %d replies, want %v +- %v, on an oversubscribed machine (%s)", med, res.Received(), res.Sent, want, tol, load)
+		}
+		t.Errorf("median RTT %v with %d of %d replies, want %v +- %v and all", med, res.Received(), res.Sent, want, tol)
+	}
+}
