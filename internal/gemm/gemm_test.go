@@ -111,7 +111,9 @@ func TestSgemmPanics(t *testing.T) {
 		{"short b", func() { Sgemm(2, 2, 2, make([]float32, 4), 2, make([]float32, 3), 2, make([]float32, 4), 2, false, 1) }},
 		{"short c", func() { Sgemm(2, 2, 2, make([]float32, 4), 2, make([]float32, 4), 2, make([]float32, 3), 2, false, 1) }},
 		{"small ldc", func() { Sgemm(2, 2, 2, make([]float32, 4), 2, make([]float32, 4), 2, make([]float32, 4), 1, false, 1) }},
-		{"short bT", func() { SgemmNT(2, 3, 2, make([]float32, 4), 2, make([]float32, 5), 2, make([]float32, 6), 3, false, 1) }},
+		{"short bT", func() {
+			SgemmNT(2, 3, 2, make([]float32, 4), 2, make([]float32, 5), 2, make([]float32, 6), 3, false, 1)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
