@@ -60,13 +60,37 @@ var testShapes = []shape{
 	{24, 70, 192}, {150, 20, 31}, {2, 300, 2}, {31, 5000, 4}, {17, 9, 1100},
 }
 
+// kernels lists the generic kernel and, when it differs, the one this CPU
+// selects, so that tests run both paths.
+func kernels() []*kernel {
+	if activeKernel == genericKernel {
+		return []*kernel{genericKernel}
+	}
+	return []*kernel{genericKernel, activeKernel}
+}
+
+// withKernel runs f with activeKernel set to k.
+func withKernel(t *testing.T, k *kernel, f func(t *testing.T)) {
+	saved := activeKernel
+	activeKernel = k
+	defer func() { activeKernel = saved }()
+	t.Run(k.name, f)
+}
+
 func TestSgemm(t *testing.T) {
+	for _, k := range kernels() {
+		withKernel(t, k, testSgemm)
+	}
+}
+
+func testSgemm(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, s := range testShapes {
 		for _, transB := range []bool{false, true} {
 			for _, acc := range []bool{false, true} {
 				for _, threads := range []int{1, 2, 3} {
-					name := fmt.Sprintf("%dx%dx%d/transB=%v/acc=%v/threads=%d", s.m, s.n, s.k, transB, acc, threads)
+					packed := s.m%2 == 1 // alternate between PackA and plain A
+					name := fmt.Sprintf("%dx%dx%d/transB=%v/acc=%v/threads=%d/packed=%v", s.m, s.n, s.k, transB, acc, threads, packed)
 					t.Run(name, func(t *testing.T) {
 						// Strides wider than the matrices exercise non-contiguous rows.
 						lda, ldc := s.k+3, s.n+5
@@ -80,9 +104,14 @@ func TestSgemm(t *testing.T) {
 						c := randSlice(r, max(s.m*ldc, 1))
 						want := append([]float32(nil), c...)
 						naive(s.m, s.n, s.k, a, lda, b, ldb, transB, want, ldc, acc)
-						if transB {
+						switch {
+						case packed && transB:
+							SgemmPackedNT(PackA(s.m, s.k, a, lda), s.n, b, ldb, c, ldc, acc, threads)
+						case packed:
+							SgemmPacked(PackA(s.m, s.k, a, lda), s.n, b, ldb, c, ldc, acc, threads)
+						case transB:
 							SgemmNT(s.m, s.n, s.k, a, lda, b, ldb, c, ldc, acc, threads)
-						} else {
+						default:
 							Sgemm(s.m, s.n, s.k, a, lda, b, ldb, c, ldc, acc, threads)
 						}
 						checkClose(t, s.m, s.n, s.k, c, want, ldc)
@@ -124,5 +153,74 @@ func TestSgemmPanics(t *testing.T) {
 			}()
 			tt.f()
 		})
+	}
+}
+
+// TestMicroKernels runs each micro-kernel directly against the generic
+// reference on the same packed panels: all depths around the unrolling,
+// a wide C stride and both accumulate modes.
+func TestMicroKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, kern := range kernels() {
+		for _, kc := range []int{1, 2, 3, 4, 5, 7, 8, 9, 33, 256} {
+			for _, acc := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/kc=%d/acc=%v", kern.name, kc, acc), func(t *testing.T) {
+					mr, nr := kern.mr, kern.nr
+					ap, bp := randSlice(r, kc*mr), randSlice(r, kc*nr)
+					ldc := nr + 3
+					c := randSlice(r, mr*ldc)
+					want := append([]float32(nil), c...)
+					for i := range mr {
+						for j := range nr {
+							var s float64
+							if acc {
+								s = float64(want[i*ldc+j])
+							}
+							for p := range kc {
+								s += float64(ap[p*mr+i]) * float64(bp[p*nr+j])
+							}
+							want[i*ldc+j] = float32(s)
+						}
+					}
+					kern.micro(kc, ap, bp, c, ldc, acc)
+					checkClose(t, mr, ldc, kc, c, want, ldc)
+				})
+			}
+		}
+	}
+}
+
+// TestKernelsAgree compares whole products computed with the selected
+// kernel and with the generic one.
+func TestKernelsAgree(t *testing.T) {
+	ks := kernels()
+	if len(ks) == 1 {
+		t.Skip("only the generic kernel runs here")
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	const m, n, k = 37, 123, 300
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	var outs [][]float32
+	for _, kern := range ks {
+		withKernel(t, kern, func(t *testing.T) {
+			c := make([]float32, m*n)
+			Sgemm(m, n, k, a, k, b, n, c, n, false, 2)
+			outs = append(outs, c)
+		})
+	}
+	checkClose(t, m, n, k, outs[1], outs[0], n)
+}
+
+func TestSgemmAllocs(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const m, n, k = 20, 300, 70
+	a, b, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
+	pa := PackA(m, k, a, k)
+	Sgemm(m, n, k, a, k, b, n, c, n, false, 1) // fill the pool
+	if got := testing.AllocsPerRun(20, func() { Sgemm(m, n, k, a, k, b, n, c, n, false, 1) }); got != 0 {
+		t.Errorf("Sgemm allocates %v times per call", got)
+	}
+	if got := testing.AllocsPerRun(20, func() { SgemmPacked(pa, n, b, n, c, n, true, 1) }); got != 0 {
+		t.Errorf("SgemmPacked allocates %v times per call", got)
 	}
 }

@@ -1,0 +1,117 @@
+//go:build !noasm
+
+#include "textflag.h"
+
+// One rank-1 update of the 6x16 tile held in Y0..Y11 (row i in Y(2i), Y(2i+1)):
+// B's 16 values at boff(BX) go to Y12, Y13; each A value at aoff(AX) is
+// broadcast and multiplied into its row.
+#define STEP(aoff, boff) \
+	VMOVUPS      boff(BX), Y12;          \
+	VMOVUPS      boff+32(BX), Y13;       \
+	VBROADCASTSS aoff(AX), Y14;          \
+	VFMADD231PS  Y12, Y14, Y0;           \
+	VFMADD231PS  Y13, Y14, Y1;           \
+	VBROADCASTSS aoff+4(AX), Y15;        \
+	VFMADD231PS  Y12, Y15, Y2;           \
+	VFMADD231PS  Y13, Y15, Y3;           \
+	VBROADCASTSS aoff+8(AX), Y14;        \
+	VFMADD231PS  Y12, Y14, Y4;           \
+	VFMADD231PS  Y13, Y14, Y5;           \
+	VBROADCASTSS aoff+12(AX), Y15;       \
+	VFMADD231PS  Y12, Y15, Y6;           \
+	VFMADD231PS  Y13, Y15, Y7;           \
+	VBROADCASTSS aoff+16(AX), Y14;       \
+	VFMADD231PS  Y12, Y14, Y8;           \
+	VFMADD231PS  Y13, Y14, Y9;           \
+	VBROADCASTSS aoff+20(AX), Y15;       \
+	VFMADD231PS  Y12, Y15, Y10;          \
+	VFMADD231PS  Y13, Y15, Y11
+
+// func micro6x16AVX2(kc int, ap, bp, c []float32, ldc int, acc bool)
+TEXT ·micro6x16AVX2(SB), NOSPLIT, $0-89
+	MOVQ kc+0(FP), CX
+	MOVQ ap_base+8(FP), AX
+	MOVQ bp_base+32(FP), BX
+	MOVQ c_base+56(FP), DI
+	MOVQ ldc+80(FP), DX
+	SHLQ $2, DX
+	MOVBLZX acc+88(FP), R8
+
+	// Start from C when accumulating, from zero otherwise.
+	TESTL R8, R8
+	JEQ   zero
+	MOVQ  DI, SI
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	ADDQ  DX, SI
+	VMOVUPS (SI), Y2
+	VMOVUPS 32(SI), Y3
+	ADDQ  DX, SI
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	ADDQ  DX, SI
+	VMOVUPS (SI), Y6
+	VMOVUPS 32(SI), Y7
+	ADDQ  DX, SI
+	VMOVUPS (SI), Y8
+	VMOVUPS 32(SI), Y9
+	ADDQ  DX, SI
+	VMOVUPS (SI), Y10
+	VMOVUPS 32(SI), Y11
+	JMP   loop4
+
+zero:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+loop4:
+	CMPQ CX, $4
+	JLT  tail
+	STEP(0, 0)
+	STEP(24, 64)
+	STEP(48, 128)
+	STEP(72, 192)
+	ADDQ $96, AX
+	ADDQ $256, BX
+	SUBQ $4, CX
+	JMP  loop4
+
+tail:
+	TESTQ CX, CX
+	JEQ   store
+	STEP(0, 0)
+	ADDQ $24, AX
+	ADDQ $64, BX
+	DECQ CX
+	JMP  tail
+
+store:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    DX, DI
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ    DX, DI
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	ADDQ    DX, DI
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y7, 32(DI)
+	ADDQ    DX, DI
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, 32(DI)
+	ADDQ    DX, DI
+	VMOVUPS Y10, (DI)
+	VMOVUPS Y11, 32(DI)
+	VZEROUPPER
+	RET

@@ -1,0 +1,5 @@
+//go:build !noasm
+
+package gemm
+
+func bestKernel() *kernel { return genericKernel }
