@@ -179,6 +179,8 @@ func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb i
 			kc := min(kcb, k-pc)
 			if transB {
 				packBT(kc, nc, nr, b[jc*ldb+pc:], ldb, ws.b)
+			} else if kern.packB != nil {
+				kern.packB(kc, nc, nr, b[pc*ldb+jc:], ldb, ws.b)
 			} else {
 				packB(kc, nc, nr, b[pc*ldb+jc:], ldb, ws.b)
 			}

@@ -8,6 +8,9 @@ type kernel struct {
 	// set) from a packed A micro-panel ap (kc x mr, see packA) and a packed B
 	// micro-panel bp (kc x nr, see packB) into c with row stride ldc. kc >= 1.
 	micro func(kc int, ap, bp, c []float32, ldc int, acc bool)
+	// packB packs B for this kernel as the function packB does; nil means
+	// packB itself.
+	packB func(kc, nc, nr int, b []float32, ldb int, dst []float32)
 }
 
 // activeKernel is the fastest kernel this CPU runs; kernel_*.go set it.

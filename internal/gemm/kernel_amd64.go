@@ -5,7 +5,21 @@ package gemm
 import "golang.org/x/sys/cpu"
 
 // avx2Kernel is the 6x16 AVX2+FMA micro-kernel in kernel_amd64.s.
-var avx2Kernel = &kernel{name: "avx2fma6x16", mr: 6, nr: 16, micro: micro6x16AVX2}
+var avx2Kernel = &kernel{name: "avx2fma6x16", mr: 6, nr: 16, micro: micro6x16AVX2, packB: packB16}
+
+// packB16 is packB for nr = 16 with the full panels copied by packB16AVX.
+func packB16(kc, nc, nr int, b []float32, ldb int, dst []float32) {
+	full := nc / 16
+	if full > 0 {
+		// Bounds for the assembly: the last row read and the last panel written.
+		_ = b[(kc-1)*ldb+full*16-1]
+		_ = dst[(full*kc)*16-1]
+		packB16AVX(kc, full, b, ldb, dst)
+	}
+	if full*16 < nc {
+		packB(kc, nc-full*16, nr, b[full*16:], ldb, dst[full*16*kc:])
+	}
+}
 
 func bestKernel() *kernel {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
@@ -18,3 +32,9 @@ func bestKernel() *kernel {
 //
 //go:noescape
 func micro6x16AVX2(kc int, ap, bp, c []float32, ldc int, acc bool)
+
+// packB16AVX copies panels whole 16-column micro-panels of the kc-row block
+// of B at b (row stride ldb) into dst in packB's layout.
+//
+//go:noescape
+func packB16AVX(kc, panels int, b []float32, ldb int, dst []float32)

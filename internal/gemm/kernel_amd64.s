@@ -115,3 +115,45 @@ store:
 	VMOVUPS Y11, 32(DI)
 	VZEROUPPER
 	RET
+
+// func packB16AVX(kc, panels int, b []float32, ldb int, dst []float32)
+// Copies panels full 16-column micro-panels of a kc-row block of B into dst
+// in packB's layout: row p of panel s goes to dst[(s*kc+p)*16:].
+TEXT ·packB16AVX(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ panels+8(FP), R9
+	MOVQ b_base+16(FP), SI
+	MOVQ ldb+40(FP), DX
+	SHLQ $2, DX
+	MOVQ dst_base+48(FP), DI
+	MOVQ CX, R10
+	SHLQ $6, R10 // panel stride in bytes: kc*16*4
+
+row:
+	TESTQ CX, CX
+	JEQ   done
+	MOVQ  SI, R11
+	MOVQ  DI, R12
+	MOVQ  R9, BX
+
+panel:
+	TESTQ   BX, BX
+	JEQ     nextrow
+	VMOVUPS (R11), Y0
+	VMOVUPS 32(R11), Y1
+	VMOVUPS Y0, (R12)
+	VMOVUPS Y1, 32(R12)
+	ADDQ    $64, R11
+	ADDQ    R10, R12
+	DECQ    BX
+	JMP     panel
+
+nextrow:
+	ADDQ DX, SI
+	ADDQ $64, DI
+	DECQ CX
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET

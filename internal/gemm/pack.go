@@ -23,15 +23,31 @@ func packA(mc, kc, mr int, a []float32, lda int, dst []float32) {
 
 // packB copies the kc x nc block of B at b (row stride ldb) into dst as
 // micro-panels of nr columns: panel s holds dst[s*nr*kc + p*nr + j] = B[p, s*nr+j].
-// Columns past nc are zero.
+// Columns past nc are zero. It walks B row by row, so reads are sequential,
+// and moves whole micro-panel rows as fixed-size arrays instead of calling
+// copy on 16 floats at a time.
 func packB(kc, nc, nr int, b []float32, ldb int, dst []float32) {
-	for s := 0; s < nc; s += nr {
-		pan := dst[s*kc : (s+nr)*kc]
-		cols := min(nr, nc-s)
-		for p := range kc {
-			out := pan[p*nr : p*nr+nr]
-			copy(out, b[p*ldb+s:p*ldb+s+cols])
-			clear(out[cols:])
+	full := nc / nr * nr
+	for p := range kc {
+		src := b[p*ldb : p*ldb+nc]
+		out := dst[p*nr:]
+		s := 0
+		switch nr {
+		case 16:
+			for ; s < full; s += 16 {
+				*(*[16]float32)(out[s*kc:]) = *(*[16]float32)(src[s:])
+			}
+		case 8:
+			for ; s < full; s += 8 {
+				*(*[8]float32)(out[s*kc:]) = *(*[8]float32)(src[s:])
+			}
+		}
+		for ; s < full; s += nr {
+			copy(out[s*kc:s*kc+nr], src[s:s+nr])
+		}
+		if full < nc {
+			tail := out[full*kc : full*kc+nr]
+			clear(tail[copy(tail, src[full:]):])
 		}
 	}
 }
