@@ -130,12 +130,15 @@ func parallel(kern *kernel, bands, unit int, byCols bool, m, n, k int, as aSourc
 // micro-panel of B (kc x nr) stays in L1 and an A block (mc x kc) in L2;
 // ncMax bounds the packed B block (kc x nc), meant for L3.
 const (
-	kcMax  = 256
-	mcMax  = 144
-	ncMax  = 4096
-	maxMR  = 16
-	maxNR  = 32
-	tileSz = maxMR * maxNR
+	kcMax = 256
+	// directMaxRows is the most rows of A per block for which B is read
+	// in place rather than packed.
+	directMaxRows = 24
+	mcMax         = 144
+	ncMax         = 4096
+	maxMR         = 16
+	maxNR         = 32
+	tileSz        = maxMR * maxNR
 )
 
 // kcSplit returns the depth of each rank-kc update for a product of depth k:
@@ -177,11 +180,21 @@ func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb i
 		nc := min(ncMax, j1-jc)
 		for pc := 0; pc < k; pc += kcb {
 			kc := min(kcb, k-pc)
-			if transB {
+			// With few rows of A per block, packing B costs as much as
+			// the kernel saves by reading it packed: read full panels in
+			// place and pack only a partial last one.
+			var bd []float32
+			switch {
+			case transB:
 				packBT(kc, nc, nr, b[jc*ldb+pc:], ldb, ws.b)
-			} else if kern.packB != nil {
+			case min(mc, i1-i0) <= directMaxRows:
+				bd = b[pc*ldb+jc:]
+				if full := nc / nr * nr; full < nc {
+					packB(kc, nc-full, nr, bd[full:], ldb, ws.b[full*kc:])
+				}
+			case kern.packB != nil:
 				kern.packB(kc, nc, nr, b[pc*ldb+jc:], ldb, ws.b)
-			} else {
+			default:
 				packB(kc, nc, nr, b[pc*ldb+jc:], ldb, ws.b)
 			}
 			acc := accumulate || pc > 0
@@ -194,7 +207,7 @@ func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb i
 					packA(mcb, kc, mr, as.a[ic*as.lda+pc:], as.lda, ws.a)
 					ap = ws.a
 				}
-				macro(kern, mcb, nc, kc, ap, ws.b, c[ic*ldc+jc:], ldc, acc, &ws.tile)
+				macro(kern, mcb, nc, kc, ap, ws.b, bd, ldb, c[ic*ldc+jc:], ldc, acc, &ws.tile)
 			}
 		}
 	}
@@ -202,24 +215,29 @@ func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb i
 
 func roundUp(x, unit int) int { return (x + unit - 1) / unit * unit }
 
-// macro multiplies a packed mc x kc block of A by a packed kc x nc block of
-// B into C, one mr x nr micro-tile at a time. Partial tiles at the bottom
-// and right edges go through tile and are copied out.
-func macro(kern *kernel, mc, nc, kc int, ap, bp []float32, c []float32, ldc int, acc bool, tile *[tileSz]float32) {
+// macro multiplies a packed mc x kc block of A by a kc x nc block of B into
+// C, one mr x nr micro-tile at a time. B comes packed in bp, or, when bd is
+// not nil, in place in bd (row stride ldb) but for a partial last panel,
+// which is packed in bp. Partial tiles at the bottom and right edges go
+// through tile and are copied out.
+func macro(kern *kernel, mc, nc, kc int, ap, bp, bd []float32, ldb int, c []float32, ldc int, acc bool, tile *[tileSz]float32) {
 	mr, nr := kern.mr, kern.nr
 	for jr := 0; jr < nc; jr += nr {
-		bpan := bp[jr*kc : (jr+nr)*kc]
 		nw := min(nr, nc-jr)
+		bpan, bstride := bp[jr*kc:(jr+nr)*kc], nr
+		if bd != nil && nw == nr {
+			bpan, bstride = bd[jr:], ldb
+		}
 		for ir := 0; ir < mc; ir += mr {
 			apan := ap[ir*kc : (ir+mr)*kc]
 			mh := min(mr, mc-ir)
 			ct := c[ir*ldc+jr:]
 			if mh == mr && nw == nr {
-				kern.micro(kc, apan, bpan, ct, ldc, acc)
+				kern.micro(kc, apan, bpan, bstride, ct, ldc, acc)
 				continue
 			}
 			t := tile[:mr*nr]
-			kern.micro(kc, apan, bpan, t, nr, false)
+			kern.micro(kc, apan, bpan, bstride, t, nr, false)
 			for i := range mh {
 				row, trow := ct[i*ldc:i*ldc+nw], t[i*nr:i*nr+nw]
 				if acc {

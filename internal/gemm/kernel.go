@@ -5,9 +5,10 @@ type kernel struct {
 	name   string
 	mr, nr int
 	// micro computes the mr x nr tile C = Ap*Bp (C += Ap*Bp when acc is
-	// set) from a packed A micro-panel ap (kc x mr, see packA) and a packed B
-	// micro-panel bp (kc x nr, see packB) into c with row stride ldc. kc >= 1.
-	micro func(kc int, ap, bp, c []float32, ldc int, acc bool)
+	// set) from a packed A micro-panel ap (kc x mr, see packA) and a kc x nr
+	// panel of B with row stride ldb (nr for a panel packed by packB) into c
+	// with row stride ldc. kc >= 1.
+	micro func(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
 	// packB packs B for this kernel as the function packB does; nil means
 	// packB itself.
 	packB func(kc, nc, nr int, b []float32, ldb int, dst []float32)
@@ -21,15 +22,15 @@ var genericKernel = &kernel{name: "generic4x8", mr: 4, nr: 8, micro: micro4x8}
 
 // micro4x8 is a portable 4x8 micro-kernel. Its 32 accumulators are locals
 // so that the compiler keeps as many as it can in registers.
-func micro4x8(kc int, ap, bp, c []float32, ldc int, acc bool) {
+func micro4x8(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool) {
 	var c00, c01, c02, c03, c04, c05, c06, c07 float32
 	var c10, c11, c12, c13, c14, c15, c16, c17 float32
 	var c20, c21, c22, c23, c24, c25, c26, c27 float32
 	var c30, c31, c32, c33, c34, c35, c36, c37 float32
-	ap, bp = ap[:kc*4], bp[:kc*8]
+	ap, bp = ap[:kc*4], bp[:(kc-1)*ldb+8]
 	for p := 0; p < kc; p++ {
 		a := ap[p*4 : p*4+4 : p*4+4]
-		b := bp[p*8 : p*8+8 : p*8+8]
+		b := bp[p*ldb : p*ldb+8 : p*ldb+8]
 		a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
 		b0, b1, b2, b3, b4, b5, b6, b7 := b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
 		c00 += a0 * b0

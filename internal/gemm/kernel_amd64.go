@@ -5,7 +5,7 @@ package gemm
 import "golang.org/x/sys/cpu"
 
 // avx2Kernel is the 6x16 AVX2+FMA micro-kernel in kernel_amd64.s.
-var avx2Kernel = &kernel{name: "avx2fma6x16", mr: 6, nr: 16, micro: micro6x16AVX2, packB: packB16}
+var avx2Kernel = &kernel{name: "avx2fma6x16", mr: 6, nr: 16, micro: micro6x16, packB: packB16}
 
 // packB16 is packB for nr = 16 with the full panels copied by packB16AVX.
 func packB16(kc, nc, nr int, b []float32, ldb int, dst []float32) {
@@ -28,10 +28,18 @@ func bestKernel() *kernel {
 	return genericKernel
 }
 
+// micro6x16 checks the bounds that micro6x16AVX2 relies on and calls it.
+func micro6x16(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool) {
+	_ = ap[kc*6-1]
+	_ = bp[(kc-1)*ldb+15]
+	_ = c[5*ldc+15]
+	micro6x16AVX2(kc, ap, bp, ldb, c, ldc, acc)
+}
+
 // micro6x16AVX2 implements kernel.micro for a 6x16 tile.
 //
 //go:noescape
-func micro6x16AVX2(kc int, ap, bp, c []float32, ldc int, acc bool)
+func micro6x16AVX2(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
 
 // packB16AVX copies panels whole 16-column micro-panels of the kc-row block
 // of B at b (row stride ldb) into dst in packB's layout.

@@ -3,11 +3,12 @@
 #include "textflag.h"
 
 // One rank-1 update of the 6x16 tile held in Y0..Y11 (row i in Y(2i), Y(2i+1)):
-// B's 16 values at boff(BX) go to Y12, Y13; each A value at aoff(AX) is
-// broadcast and multiplied into its row.
-#define STEP(aoff, boff) \
-	VMOVUPS      boff(BX), Y12;          \
-	VMOVUPS      boff+32(BX), Y13;       \
+// B's 16 values at (BX) go to Y12, Y13 and BX moves on by R9 bytes, one row
+// of B; each A value at aoff(AX) is broadcast and multiplied into its row.
+#define STEP(aoff) \
+	VMOVUPS      (BX), Y12;              \
+	VMOVUPS      32(BX), Y13;            \
+	ADDQ         R9, BX;                 \
 	VBROADCASTSS aoff(AX), Y14;          \
 	VFMADD231PS  Y12, Y14, Y0;           \
 	VFMADD231PS  Y13, Y14, Y1;           \
@@ -27,15 +28,17 @@
 	VFMADD231PS  Y12, Y15, Y10;          \
 	VFMADD231PS  Y13, Y15, Y11
 
-// func micro6x16AVX2(kc int, ap, bp, c []float32, ldc int, acc bool)
-TEXT ·micro6x16AVX2(SB), NOSPLIT, $0-89
+// func micro6x16AVX2(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
+TEXT ·micro6x16AVX2(SB), NOSPLIT, $0-97
 	MOVQ kc+0(FP), CX
 	MOVQ ap_base+8(FP), AX
 	MOVQ bp_base+32(FP), BX
-	MOVQ c_base+56(FP), DI
-	MOVQ ldc+80(FP), DX
+	MOVQ ldb+56(FP), R9
+	SHLQ $2, R9
+	MOVQ c_base+64(FP), DI
+	MOVQ ldc+88(FP), DX
 	SHLQ $2, DX
-	MOVBLZX acc+88(FP), R8
+	MOVBLZX acc+96(FP), R8
 
 	// Start from C when accumulating, from zero otherwise.
 	TESTL R8, R8
@@ -77,21 +80,19 @@ zero:
 loop4:
 	CMPQ CX, $4
 	JLT  tail
-	STEP(0, 0)
-	STEP(24, 64)
-	STEP(48, 128)
-	STEP(72, 192)
+	STEP(0)
+	STEP(24)
+	STEP(48)
+	STEP(72)
 	ADDQ $96, AX
-	ADDQ $256, BX
 	SUBQ $4, CX
 	JMP  loop4
 
 tail:
 	TESTQ CX, CX
 	JEQ   store
-	STEP(0, 0)
+	STEP(0)
 	ADDQ $24, AX
-	ADDQ $64, BX
 	DECQ CX
 	JMP  tail
 
