@@ -79,7 +79,7 @@ func BenchmarkMicroKernel(b *testing.B) {
 			ap, bp := randSlice(r, kc*kern.mr), randSlice(r, kc*kern.nr)
 			c := make([]float32, kern.mr*kern.nr)
 			for b.Loop() {
-				kern.micro(kc, ap, bp, kern.nr, c, kern.nr, false)
+				kern.micro(kc, 1, ap, bp, kern.nr, c, kern.nr, false)
 			}
 			reportGFLOPS(b, kern.mr, kern.nr, kc)
 		})

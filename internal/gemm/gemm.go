@@ -228,16 +228,19 @@ func macro(kern *kernel, mc, nc, kc int, ap, bp, bd []float32, ldb int, c []floa
 		if bd != nil && nw == nr {
 			bpan, bstride = bd[jr:], ldb
 		}
-		for ir := 0; ir < mc; ir += mr {
+		full := mc / mr
+		if nw < nr {
+			full = 0
+		}
+		if full > 0 {
+			kern.micro(kc, full, ap[:full*mr*kc], bpan, bstride, c[jr:], ldc, acc)
+		}
+		for ir := full * mr; ir < mc; ir += mr {
 			apan := ap[ir*kc : (ir+mr)*kc]
 			mh := min(mr, mc-ir)
 			ct := c[ir*ldc+jr:]
-			if mh == mr && nw == nr {
-				kern.micro(kc, apan, bpan, bstride, ct, ldc, acc)
-				continue
-			}
 			t := tile[:mr*nr]
-			kern.micro(kc, apan, bpan, bstride, t, nr, false)
+			kern.micro(kc, 1, apan, bpan, bstride, t, nr, false)
 			for i := range mh {
 				row, trow := ct[i*ldc:i*ldc+nw], t[i*nr:i*nr+nw]
 				if acc {

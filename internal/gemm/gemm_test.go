@@ -157,35 +157,41 @@ func TestSgemmPanics(t *testing.T) {
 }
 
 // TestMicroKernels runs each micro-kernel directly against a float64
-// reference: depths around the unrolling, B packed (ldb = nr) and in place
-// (ldb > nr), a wide C stride and both accumulate modes.
+// reference: depths around the unrolling, one and several tiles, B packed
+// (ldb = nr) and in place (ldb > nr), a wide C stride and both accumulate
+// modes.
 func TestMicroKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, kern := range kernels() {
 		mr, nr := kern.mr, kern.nr
 		for _, kc := range []int{1, 2, 3, 4, 5, 7, 8, 9, 33, 256} {
-			for _, ldb := range []int{nr, nr + 5} {
-				for _, acc := range []bool{false, true} {
-					t.Run(fmt.Sprintf("%s/kc=%d/ldb=%d/acc=%v", kern.name, kc, ldb, acc), func(t *testing.T) {
-						ap, bp := randSlice(r, kc*mr), randSlice(r, (kc-1)*ldb+nr)
-						ldc := nr + 3
-						c := randSlice(r, mr*ldc)
-						want := append([]float32(nil), c...)
-						for i := range mr {
-							for j := range nr {
-								var s float64
-								if acc {
-									s = float64(want[i*ldc+j])
+			for _, tiles := range []int{1, 3} {
+				for _, ldb := range []int{nr, nr + 5} {
+					for _, acc := range []bool{false, true} {
+						name := fmt.Sprintf("%s/kc=%d/tiles=%d/ldb=%d/acc=%v", kern.name, kc, tiles, ldb, acc)
+						t.Run(name, func(t *testing.T) {
+							m := tiles * mr
+							ap, bp := randSlice(r, kc*m), randSlice(r, (kc-1)*ldb+nr)
+							ldc := nr + 3
+							c := randSlice(r, m*ldc)
+							want := append([]float32(nil), c...)
+							for i := range m {
+								pan, row := ap[i/mr*mr*kc:], i%mr
+								for j := range nr {
+									var s float64
+									if acc {
+										s = float64(want[i*ldc+j])
+									}
+									for p := range kc {
+										s += float64(pan[p*mr+row]) * float64(bp[p*ldb+j])
+									}
+									want[i*ldc+j] = float32(s)
 								}
-								for p := range kc {
-									s += float64(ap[p*mr+i]) * float64(bp[p*ldb+j])
-								}
-								want[i*ldc+j] = float32(s)
 							}
-						}
-						kern.micro(kc, ap, bp, ldb, c, ldc, acc)
-						checkClose(t, mr, ldc, kc, c, want, ldc)
-					})
+							kern.micro(kc, tiles, ap, bp, ldb, c, ldc, acc)
+							checkClose(t, m, ldc, kc, c, want, ldc)
+						})
+					}
 				}
 			}
 		}

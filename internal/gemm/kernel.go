@@ -4,11 +4,12 @@ package gemm
 type kernel struct {
 	name   string
 	mr, nr int
-	// micro computes the mr x nr tile C = Ap*Bp (C += Ap*Bp when acc is
-	// set) from a packed A micro-panel ap (kc x mr, see packA) and a kc x nr
-	// panel of B with row stride ldb (nr for a panel packed by packB) into c
-	// with row stride ldc. kc >= 1.
-	micro func(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
+	// micro computes tiles mr x nr tiles stacked down C: tile t is
+	// C = Ap*Bp (C += Ap*Bp when acc is set) for the packed A micro-panel
+	// at ap[t*kc*mr:] (kc x mr, see packA) and the kc x nr panel of B at bp
+	// with row stride ldb (nr for a panel packed by packB), written to the
+	// rows of c (row stride ldc) from t*mr on. kc, tiles >= 1.
+	micro func(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
 	// packB packs B for this kernel as the function packB does; nil means
 	// packB itself.
 	packB func(kc, nc, nr int, b []float32, ldb int, dst []float32)
@@ -20,9 +21,16 @@ var activeKernel = bestKernel()
 // genericKernel is the portable 4x8 kernel in Go.
 var genericKernel = &kernel{name: "generic4x8", mr: 4, nr: 8, micro: micro4x8}
 
-// micro4x8 is a portable 4x8 micro-kernel. Its 32 accumulators are locals
-// so that the compiler keeps as many as it can in registers.
-func micro4x8(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool) {
+// micro4x8 is kernel.micro for 4x8 tiles in portable Go.
+func micro4x8(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool) {
+	for t := range tiles {
+		tile4x8(kc, ap[t*kc*4:], bp, ldb, c[t*4*ldc:], ldc, acc)
+	}
+}
+
+// tile4x8 computes one 4x8 tile. Its 32 accumulators are locals so that the
+// compiler keeps as many as it can in registers.
+func tile4x8(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool) {
 	var c00, c01, c02, c03, c04, c05, c06, c07 float32
 	var c10, c11, c12, c13, c14, c15, c16, c17 float32
 	var c20, c21, c22, c23, c24, c25, c26, c27 float32

@@ -29,17 +29,17 @@ func bestKernel() *kernel {
 }
 
 // micro6x16 checks the bounds that micro6x16AVX2 relies on and calls it.
-func micro6x16(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool) {
-	_ = ap[kc*6-1]
+func micro6x16(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool) {
+	_ = ap[tiles*kc*6-1]
 	_ = bp[(kc-1)*ldb+15]
-	_ = c[5*ldc+15]
-	micro6x16AVX2(kc, ap, bp, ldb, c, ldc, acc)
+	_ = c[(tiles*6-1)*ldc+15]
+	micro6x16AVX2(kc, tiles, ap, bp, ldb, c, ldc, acc)
 }
 
-// micro6x16AVX2 implements kernel.micro for a 6x16 tile.
+// micro6x16AVX2 implements kernel.micro for 6x16 tiles.
 //
 //go:noescape
-func micro6x16AVX2(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
+func micro6x16AVX2(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
 
 // packB16AVX copies panels whole 16-column micro-panels of the kc-row block
 // of B at b (row stride ldb) into dst in packB's layout.

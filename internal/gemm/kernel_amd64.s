@@ -28,42 +28,43 @@
 	VFMADD231PS  Y12, Y15, Y10;          \
 	VFMADD231PS  Y13, Y15, Y11
 
-// func micro6x16AVX2(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
-TEXT ·micro6x16AVX2(SB), NOSPLIT, $0-97
+// func micro6x16AVX2(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
+// Computes tiles 6x16 tiles stacked down C: tile t uses the A panel at
+// ap[t*kc*6:] and C rows from t*6 on; every tile uses the same B panel.
+TEXT ·micro6x16AVX2(SB), NOSPLIT, $0-105
+	MOVQ    tiles+8(FP), R10
+	MOVQ    ap_base+16(FP), AX
+	MOVQ    ldb+64(FP), R9
+	SHLQ    $2, R9
+	MOVQ    c_base+72(FP), DI
+	MOVQ    ldc+96(FP), DX
+	SHLQ    $2, DX
+	MOVBLZX acc+104(FP), R8
+
+tile:
 	MOVQ kc+0(FP), CX
-	MOVQ ap_base+8(FP), AX
-	MOVQ bp_base+32(FP), BX
-	MOVQ ldb+56(FP), R9
-	SHLQ $2, R9
-	MOVQ c_base+64(FP), DI
-	MOVQ ldc+88(FP), DX
-	SHLQ $2, DX
-	MOVBLZX acc+96(FP), R8
+	MOVQ bp_base+40(FP), BX
 
-	// Start from C when accumulating, from zero otherwise.
-	TESTL R8, R8
-	JEQ   zero
-	MOVQ  DI, SI
-	VMOVUPS (SI), Y0
-	VMOVUPS 32(SI), Y1
-	ADDQ  DX, SI
-	VMOVUPS (SI), Y2
-	VMOVUPS 32(SI), Y3
-	ADDQ  DX, SI
-	VMOVUPS (SI), Y4
-	VMOVUPS 32(SI), Y5
-	ADDQ  DX, SI
-	VMOVUPS (SI), Y6
-	VMOVUPS 32(SI), Y7
-	ADDQ  DX, SI
-	VMOVUPS (SI), Y8
-	VMOVUPS 32(SI), Y9
-	ADDQ  DX, SI
-	VMOVUPS (SI), Y10
-	VMOVUPS 32(SI), Y11
-	JMP   loop4
+	// Fetch this tile's C rows while the products accumulate.
+	MOVQ       DI, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 63(SI)
+	ADDQ       DX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 63(SI)
+	ADDQ       DX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 63(SI)
+	ADDQ       DX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 63(SI)
+	ADDQ       DX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 63(SI)
+	ADDQ       DX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 63(SI)
 
-zero:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -92,11 +93,46 @@ tail:
 	TESTQ CX, CX
 	JEQ   store
 	STEP(0)
-	ADDQ $24, AX
-	DECQ CX
-	JMP  tail
+	ADDQ  $24, AX
+	DECQ  CX
+	JMP   tail
 
 store:
+	TESTL R8, R8
+	JEQ   put
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    DX, DI
+	VADDPS (DI), Y2, Y2
+	VADDPS 32(DI), Y3, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ    DX, DI
+	VADDPS (DI), Y4, Y4
+	VADDPS 32(DI), Y5, Y5
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	ADDQ    DX, DI
+	VADDPS (DI), Y6, Y6
+	VADDPS 32(DI), Y7, Y7
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y7, 32(DI)
+	ADDQ    DX, DI
+	VADDPS (DI), Y8, Y8
+	VADDPS 32(DI), Y9, Y9
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, 32(DI)
+	ADDQ    DX, DI
+	VADDPS (DI), Y10, Y10
+	VADDPS 32(DI), Y11, Y11
+	VMOVUPS Y10, (DI)
+	VMOVUPS Y11, 32(DI)
+	ADDQ    DX, DI
+	JMP     next
+
+put:
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
 	ADDQ    DX, DI
@@ -114,6 +150,11 @@ store:
 	ADDQ    DX, DI
 	VMOVUPS Y10, (DI)
 	VMOVUPS Y11, 32(DI)
+	ADDQ    DX, DI
+
+next:
+	DECQ R10
+	JNE  tile
 	VZEROUPPER
 	RET
 

@@ -8,15 +8,18 @@ var neonKernel = &kernel{name: "neon8x8", mr: 8, nr: 8, micro: micro8x8}
 
 func bestKernel() *kernel { return neonKernel }
 
-// micro8x8 checks the bounds that micro8x8NEON relies on and calls it.
-func micro8x8(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool) {
-	_ = ap[kc*8-1]
+// micro8x8 checks the bounds that micro8x8NEON relies on and calls it once
+// per tile.
+func micro8x8(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool) {
+	_ = ap[tiles*kc*8-1]
 	_ = bp[(kc-1)*ldb+7]
-	_ = c[7*ldc+7]
-	micro8x8NEON(kc, ap, bp, ldb, c, ldc, acc)
+	_ = c[(tiles*8-1)*ldc+7]
+	for t := range tiles {
+		micro8x8NEON(kc, ap[t*kc*8:], bp, ldb, c[t*8*ldc:], ldc, acc)
+	}
 }
 
-// micro8x8NEON implements kernel.micro for an 8x8 tile.
+// micro8x8NEON computes one 8x8 tile as kernel.micro describes.
 //
 //go:noescape
 func micro8x8NEON(kc int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
