@@ -185,6 +185,8 @@ func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb i
 			// place and pack only a partial last one.
 			var bd []float32
 			switch {
+			case transB && kern.packBT != nil:
+				kern.packBT(kc, nc, nr, b[jc*ldb+pc:], ldb, ws.b)
 			case transB:
 				packBT(kc, nc, nr, b[jc*ldb+pc:], ldb, ws.b)
 			case min(mc, i1-i0) <= directMaxRows:

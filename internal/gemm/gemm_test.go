@@ -232,3 +232,44 @@ func TestSgemmAllocs(t *testing.T) {
 		t.Errorf("SgemmPacked allocates %v times per call", got)
 	}
 }
+
+// TestPackers checks kernel-specific B packers against packB and packBT,
+// which they must match exactly, over depths and widths around their
+// block sizes.
+func TestPackers(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	checked := 0
+	for _, kern := range kernels() {
+		nr := kern.nr
+		for _, kc := range []int{1, 7, 8, 9, 16, 75, 256} {
+			for _, nc := range []int{1, nr - 1, nr, nr + 3, 5*nr + 1} {
+				ld := max(kc, nc) + 3
+				src := randSlice(r, max(kc, nc)*ld)
+				size := kc * roundUp(nc, nr)
+				for _, tc := range []struct {
+					name       string
+					fast, slow func(kc, nc, nr int, b []float32, ldb int, dst []float32)
+				}{
+					{"packB", kern.packB, packB},
+					{"packBT", kern.packBT, packBT},
+				} {
+					if tc.fast == nil {
+						continue
+					}
+					checked++
+					want, got := make([]float32, size), randSlice(r, size)
+					tc.slow(kc, nc, nr, src, ld, want)
+					tc.fast(kc, nc, nr, src, ld, got)
+					for i := range want {
+						if got[i] != want[i] {
+							t.Fatalf("%s %s kc=%d nc=%d: dst[%d] = %v, want %v", kern.name, tc.name, kc, nc, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Skip("no kernel here has its own B packer")
+	}
+}

@@ -13,6 +13,8 @@ type kernel struct {
 	// packB packs B for this kernel as the function packB does; nil means
 	// packB itself.
 	packB func(kc, nc, nr int, b []float32, ldb int, dst []float32)
+	// packBT is the same for packBT; nil means packBT itself.
+	packBT func(kc, nc, nr int, bt []float32, ldb int, dst []float32)
 }
 
 // activeKernel is the fastest kernel this CPU runs; kernel_*.go set it.

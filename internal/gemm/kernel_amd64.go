@@ -5,7 +5,7 @@ package gemm
 import "golang.org/x/sys/cpu"
 
 // avx2Kernel is the 6x16 AVX2+FMA micro-kernel in kernel_amd64.s.
-var avx2Kernel = &kernel{name: "avx2fma6x16", mr: 6, nr: 16, micro: micro6x16, packB: packB16}
+var avx2Kernel = &kernel{name: "avx2fma6x16", mr: 6, nr: 16, micro: micro6x16, packB: packB16, packBT: packBT16}
 
 // packB16 is packB for nr = 16 with the full panels copied by packB16AVX.
 func packB16(kc, nc, nr int, b []float32, ldb int, dst []float32) {
@@ -18,6 +18,29 @@ func packB16(kc, nc, nr int, b []float32, ldb int, dst []float32) {
 	}
 	if full*16 < nc {
 		packB(kc, nc-full*16, nr, b[full*16:], ldb, dst[full*16*kc:])
+	}
+}
+
+// packBT16 is packBT for nr = 16 with whole panels transposed 8x8 at a
+// time by packBT16AVX.
+func packBT16(kc, nc, nr int, bt []float32, ldb int, dst []float32) {
+	full, kc8 := nc/16, kc/8*8
+	if full > 0 && kc8 > 0 {
+		_ = bt[(full*16-1)*ldb+kc8-1]
+		_ = dst[full*kc*16-1]
+		packBT16AVX(kc8, full, bt, ldb, dst, kc)
+	}
+	for s := 0; s < full*16; s += 16 {
+		pan := dst[s*kc : (s+16)*kc]
+		for j := range 16 {
+			row := bt[(s+j)*ldb : (s+j)*ldb+kc]
+			for p := kc8; p < kc; p++ {
+				pan[p*16+j] = row[p]
+			}
+		}
+	}
+	if full*16 < nc {
+		packBT(kc, nc-full*16, nr, bt[full*16*ldb:], ldb, dst[full*16*kc:])
 	}
 }
 
@@ -46,3 +69,9 @@ func micro6x16AVX2(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc in
 //
 //go:noescape
 func packB16AVX(kc, panels int, b []float32, ldb int, dst []float32)
+
+// packBT16AVX packs the first kc8 (a multiple of 8) columns of panels whole
+// 16-row groups of B^T into dst in packB's layout for depth kc.
+//
+//go:noescape
+func packBT16AVX(kc8, panels int, bt []float32, ldb int, dst []float32, kc int)

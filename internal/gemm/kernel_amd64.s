@@ -199,3 +199,101 @@ nextrow:
 done:
 	VZEROUPPER
 	RET
+
+// LOAD8 loads 8 floats from each of the 8 rows at (R13) + i*R8 into Y0..Y7.
+#define LOAD8 \
+	VMOVUPS (R13), Y0;         \
+	VMOVUPS (R13)(R8*1), Y1;   \
+	VMOVUPS (R13)(R8*2), Y2;   \
+	VMOVUPS (R13)(R9*1), Y3;   \
+	LEAQ    (R13)(R8*4), R15;  \
+	VMOVUPS (R15), Y4;         \
+	VMOVUPS (R15)(R8*1), Y5;   \
+	VMOVUPS (R15)(R8*2), Y6;   \
+	VMOVUPS (R15)(R9*1), Y7
+
+// TRANSPOSE8 transposes the 8x8 block in Y0..Y7 into Y8..Y15.
+#define TRANSPOSE8 \
+	VUNPCKLPS  Y1, Y0, Y8;        \
+	VUNPCKHPS  Y1, Y0, Y9;        \
+	VUNPCKLPS  Y3, Y2, Y10;       \
+	VUNPCKHPS  Y3, Y2, Y11;       \
+	VUNPCKLPS  Y5, Y4, Y12;       \
+	VUNPCKHPS  Y5, Y4, Y13;       \
+	VUNPCKLPS  Y7, Y6, Y14;       \
+	VUNPCKHPS  Y7, Y6, Y15;       \
+	VSHUFPS    $0x44, Y10, Y8, Y0; \
+	VSHUFPS    $0xEE, Y10, Y8, Y1; \
+	VSHUFPS    $0x44, Y11, Y9, Y2; \
+	VSHUFPS    $0xEE, Y11, Y9, Y3; \
+	VSHUFPS    $0x44, Y14, Y12, Y4; \
+	VSHUFPS    $0xEE, Y14, Y12, Y5; \
+	VSHUFPS    $0x44, Y15, Y13, Y6; \
+	VSHUFPS    $0xEE, Y15, Y13, Y7; \
+	VPERM2F128 $0x20, Y4, Y0, Y8;  \
+	VPERM2F128 $0x20, Y5, Y1, Y9;  \
+	VPERM2F128 $0x20, Y6, Y2, Y10; \
+	VPERM2F128 $0x20, Y7, Y3, Y11; \
+	VPERM2F128 $0x31, Y4, Y0, Y12; \
+	VPERM2F128 $0x31, Y5, Y1, Y13; \
+	VPERM2F128 $0x31, Y6, Y2, Y14; \
+	VPERM2F128 $0x31, Y7, Y3, Y15
+
+// func packBT16AVX(kc8, panels int, bt []float32, ldb int, dst []float32, kc int)
+// Packs the first kc8 (a multiple of 8) columns of panels whole 16-row
+// groups of B^T (row stride ldb) into dst in packB's layout for depth kc:
+// dst[(s*kc+p)*16+j] = bt[(s*16+j)*ldb+p], by 8x8 transposes.
+TEXT ·packBT16AVX(SB), NOSPLIT, $0-80
+	MOVQ panels+8(FP), BX
+	MOVQ bt_base+16(FP), SI
+	MOVQ ldb+40(FP), R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dst_base+48(FP), DI
+	MOVQ kc+72(FP), R10
+	SHLQ $6, R10 // bytes per packed panel: kc*16*4
+
+panel:
+	TESTQ BX, BX
+	JEQ   done
+	MOVQ  SI, R11 // rows 0-7 of the group
+	MOVQ  DI, R12
+	MOVQ  $2, DX
+
+group:
+	MOVQ R11, R13
+	MOVQ R12, R14
+	MOVQ kc8+0(FP), CX
+	SHRQ $3, CX
+
+block:
+	TESTQ CX, CX
+	JEQ   nextgroup
+	LOAD8
+	TRANSPOSE8
+	VMOVUPS Y8, (R14)
+	VMOVUPS Y9, 64(R14)
+	VMOVUPS Y10, 128(R14)
+	VMOVUPS Y11, 192(R14)
+	VMOVUPS Y12, 256(R14)
+	VMOVUPS Y13, 320(R14)
+	VMOVUPS Y14, 384(R14)
+	VMOVUPS Y15, 448(R14)
+	ADDQ    $32, R13
+	ADDQ    $512, R14
+	DECQ    CX
+	JMP     block
+
+nextgroup:
+	LEAQ (R11)(R8*8), R11 // rows 8-15
+	ADDQ $32, R12         // columns 8-15 of the panel
+	DECQ DX
+	JNE  group
+	MOVQ R11, SI
+	ADDQ R10, DI
+	DECQ BX
+	JMP  panel
+
+done:
+	VZEROUPPER
+	RET
