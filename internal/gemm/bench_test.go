@@ -85,3 +85,32 @@ func BenchmarkMicroKernel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBands multiplies the encoder shapes in column bands of B, as the
+// engine's im2col convolution does, with A packed per call (Sgemm) and once
+// beforehand (SgemmPacked): narrow bands make per-call packing of A costly.
+func BenchmarkBands(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, s := range benchShapes[:5] {
+		a, c := randSlice(r, s.m*s.k), make([]float32, s.m*s.n)
+		pa := PackA(s.m, s.k, a, s.k)
+		for _, band := range []int{64, 256} {
+			bm := randSlice(r, s.k*band)
+			for _, packed := range []bool{false, true} {
+				b.Run(fmt.Sprintf("%s/band=%d/packedA=%v", s.name, band, packed), func(b *testing.B) {
+					for b.Loop() {
+						for j0 := 0; j0 < s.n; j0 += band {
+							nb := min(band, s.n-j0)
+							if packed {
+								SgemmPacked(pa, nb, bm, nb, c[j0:], s.n, false, 1)
+							} else {
+								Sgemm(s.m, nb, s.k, a, s.k, bm, nb, c[j0:], s.n, false, 1)
+							}
+						}
+					}
+					reportGFLOPS(b, s.m, s.n, s.k)
+				})
+			}
+		}
+	}
+}
