@@ -131,9 +131,12 @@ func parallel(kern *kernel, bands, unit int, byCols bool, m, n, k int, as aSourc
 // ncMax bounds the packed B block (kc x nc), meant for L3.
 const (
 	kcMax = 256
-	// directMaxRows is the most rows of A per block for which B is read
-	// in place rather than packed.
+	// B is read in place rather than packed when a block has at most
+	// directMaxRows rows of A and the B block (k x nc) holds at most
+	// directMaxB floats: a B likely still in cache. B in main memory is
+	// read faster row by row, as packing does, than panel by panel.
 	directMaxRows = 24
+	directMaxB    = 2 << 20
 	mcMax         = 144
 	ncMax         = 4096
 	maxMR         = 16
@@ -182,14 +185,14 @@ func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb i
 			kc := min(kcb, k-pc)
 			// With few rows of A per block, packing B costs as much as
 			// the kernel saves by reading it packed: read full panels in
-			// place and pack only a partial last one.
+			// place and pack only a partial last one (see directMaxRows).
 			var bd []float32
 			switch {
 			case transB && kern.packBT != nil:
 				kern.packBT(kc, nc, nr, b[jc*ldb+pc:], ldb, ws.b)
 			case transB:
 				packBT(kc, nc, nr, b[jc*ldb+pc:], ldb, ws.b)
-			case min(mc, i1-i0) <= directMaxRows:
+			case min(mc, i1-i0) <= directMaxRows && k*nc <= directMaxB:
 				bd = b[pc*ldb+jc:]
 				if full := nc / nr * nr; full < nc {
 					packB(kc, nc-full, nr, bd[full:], ldb, ws.b[full*kc:])

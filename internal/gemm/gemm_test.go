@@ -58,6 +58,7 @@ var testShapes = []shape{
 	{1, 1, 1}, {1, 1, 0}, {3, 5, 0}, {1, 7, 3}, {7, 1, 3}, {5, 5, 5},
 	{6, 16, 8}, {7, 17, 9}, {13, 33, 257}, {96, 100, 75}, {48, 37, 600},
 	{24, 70, 192}, {150, 20, 31}, {2, 300, 2}, {31, 5000, 4}, {17, 9, 1100},
+	{2, 2100, 1000}, // few rows of A, but B too large to read in place
 }
 
 // kernels lists the generic kernel and, when it differs, the one this CPU
