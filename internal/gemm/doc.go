@@ -12,10 +12,11 @@
 // computes mr x nr tiles of C from the packed panels. Blocks with few rows of
 // A read B in place instead of packing it. The micro-kernel is:
 //
-//   - amd64: 6x16 in AVX2 with FMA (kernel_amd64.s), when the CPU has both;
+//   - amd64: 6x16 in AVX2 with FMA (kernel_amd64.s) when the CPU has both,
+//     else 6x8 in SSE (low-end x86 such as Celeron and Atom lack AVX);
 //   - arm64: 8x8 in NEON (kernel_arm64.s);
-//   - elsewhere, without those features, or with the noasm build tag: a
-//     portable 4x8 kernel in Go (kernel.go).
+//   - other architectures, or with the noasm build tag: a portable 4x8
+//     kernel in Go (kernel.go).
 //
 // threads > 1 splits C into that many bands of whole tiles, by columns when
 // n >= m, otherwise by rows, each band computed on its own goroutine with

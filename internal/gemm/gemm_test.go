@@ -61,13 +61,11 @@ var testShapes = []shape{
 	{2, 2100, 1000}, // few rows of A, but B too large to read in place
 }
 
-// kernels lists the generic kernel and, when it differs, the one this CPU
-// selects, so that tests run both paths.
+// kernels lists every kernel this CPU runs, the generic one first, so that
+// tests run all paths and compare them.
 func kernels() []*kernel {
-	if activeKernel == genericKernel {
-		return []*kernel{genericKernel}
-	}
-	return []*kernel{genericKernel, activeKernel}
+	ks := runnableKernels()
+	return append([]*kernel{ks[len(ks)-1]}, ks[:len(ks)-1]...)
 }
 
 // withKernel runs f with activeKernel set to k.
@@ -199,8 +197,8 @@ func TestMicroKernels(t *testing.T) {
 	}
 }
 
-// TestKernelsAgree compares whole products computed with the selected
-// kernel and with the generic one.
+// TestKernelsAgree compares whole products computed with each kernel and
+// with the generic one.
 func TestKernelsAgree(t *testing.T) {
 	ks := kernels()
 	if len(ks) == 1 {
@@ -217,7 +215,9 @@ func TestKernelsAgree(t *testing.T) {
 			outs = append(outs, c)
 		})
 	}
-	checkClose(t, m, n, k, outs[1], outs[0], n)
+	for i, kern := range ks[1:] {
+		t.Run(kern.name+"_vs_"+ks[0].name, func(t *testing.T) { checkClose(t, m, n, k, outs[i+1], outs[0], n) })
+	}
 }
 
 func TestSgemmAllocs(t *testing.T) {

@@ -17,8 +17,9 @@ type kernel struct {
 	packBT func(kc, nc, nr int, bt []float32, ldb int, dst []float32)
 }
 
-// activeKernel is the fastest kernel this CPU runs; kernel_*.go set it.
-var activeKernel = bestKernel()
+// activeKernel is the fastest kernel this CPU runs (runnableKernels, in
+// kernel_*.go, lists them).
+var activeKernel = runnableKernels()[0]
 
 // genericKernel is the portable 4x8 kernel in Go.
 var genericKernel = &kernel{name: "generic4x8", mr: 4, nr: 8, micro: micro4x8}

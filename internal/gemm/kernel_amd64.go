@@ -44,11 +44,29 @@ func packBT16(kc, nc, nr int, bt []float32, ldb int, dst []float32) {
 	}
 }
 
-func bestKernel() *kernel {
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		return avx2Kernel
+// sseKernel is the 6x8 SSE micro-kernel in kernel_amd64.s. SSE is part of
+// every amd64 CPU, so it is the floor.
+var sseKernel = &kernel{name: "sse6x8", mr: 6, nr: 8, micro: micro6x8, packB: packB8}
+
+// packB8 is packB for nr = 8 with the full panels copied by packB8SSE.
+func packB8(kc, nc, nr int, b []float32, ldb int, dst []float32) {
+	full := nc / 8
+	if full > 0 {
+		_ = b[(kc-1)*ldb+full*8-1]
+		_ = dst[(full*kc)*8-1]
+		packB8SSE(kc, full, b, ldb, dst)
 	}
-	return genericKernel
+	if full*8 < nc {
+		packB(kc, nc-full*8, nr, b[full*8:], ldb, dst[full*8*kc:])
+	}
+}
+
+// runnableKernels lists the kernels this CPU runs, fastest first.
+func runnableKernels() []*kernel {
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		return []*kernel{avx2Kernel, sseKernel, genericKernel}
+	}
+	return []*kernel{sseKernel, genericKernel}
 }
 
 // micro6x16 checks the bounds that micro6x16AVX2 relies on and calls it.
@@ -58,6 +76,19 @@ func micro6x16(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, a
 	_ = c[(tiles*6-1)*ldc+15]
 	micro6x16AVX2(kc, tiles, ap, bp, ldb, c, ldc, acc)
 }
+
+// micro6x8 checks the bounds that micro6x8SSE relies on and calls it.
+func micro6x8(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool) {
+	_ = ap[tiles*kc*6-1]
+	_ = bp[(kc-1)*ldb+7]
+	_ = c[(tiles*6-1)*ldc+7]
+	micro6x8SSE(kc, tiles, ap, bp, ldb, c, ldc, acc)
+}
+
+// micro6x8SSE implements kernel.micro for 6x8 tiles.
+//
+//go:noescape
+func micro6x8SSE(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
 
 // micro6x16AVX2 implements kernel.micro for 6x16 tiles.
 //
@@ -75,3 +106,9 @@ func packB16AVX(kc, panels int, b []float32, ldb int, dst []float32)
 //
 //go:noescape
 func packBT16AVX(kc8, panels int, bt []float32, ldb int, dst []float32, kc int)
+
+// packB8SSE copies panels whole 8-column micro-panels of the kc-row block
+// of B at b (row stride ldb) into dst in packB's layout.
+//
+//go:noescape
+func packB8SSE(kc, panels int, b []float32, ldb int, dst []float32)

@@ -297,3 +297,149 @@ nextgroup:
 done:
 	VZEROUPPER
 	RET
+
+// SROW multiplies the A value at aoff(AX) into one row (c0, c1) of the 6x8
+// tile, B's 8 values being in X12, X13: SSE has no FMA, so multiply, add.
+#define SROW(aoff, c0, c1) \
+	MOVSS  aoff(AX), X14; \
+	SHUFPS $0, X14, X14;  \
+	MOVAPS X14, X15;      \
+	MULPS  X12, X15;      \
+	ADDPS  X15, c0;       \
+	MULPS  X13, X14;      \
+	ADDPS  X14, c1
+
+// SSTEP is one rank-1 update of the 6x8 tile in X0..X11 (row i in X(2i),
+// X(2i+1)); B's row is at (BX), which moves on by R9 bytes.
+#define SSTEP(aoff) \
+	MOVUPS (BX), X12;          \
+	MOVUPS 16(BX), X13;        \
+	ADDQ   R9, BX;             \
+	SROW(aoff, X0, X1);        \
+	SROW(aoff+4, X2, X3);      \
+	SROW(aoff+8, X4, X5);      \
+	SROW(aoff+12, X6, X7);     \
+	SROW(aoff+16, X8, X9);     \
+	SROW(aoff+20, X10, X11)
+
+// SADD adds one row of the tile into C at (DI); SPUT stores it there. Both
+// move DI to the next row.
+#define SADD(c0, c1) \
+	MOVUPS (DI), X12;   \
+	MOVUPS 16(DI), X13; \
+	ADDPS  X12, c0;     \
+	ADDPS  X13, c1;     \
+	SPUT(c0, c1)
+
+#define SPUT(c0, c1) \
+	MOVUPS c0, (DI);    \
+	MOVUPS c1, 16(DI);  \
+	ADDQ   DX, DI
+
+// func micro6x8SSE(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
+// The SSE counterpart of micro6x16AVX2 for 6x8 tiles, for amd64 CPUs
+// without AVX2 or FMA.
+TEXT ·micro6x8SSE(SB), NOSPLIT, $0-105
+	MOVQ    tiles+8(FP), R10
+	MOVQ    ap_base+16(FP), AX
+	MOVQ    ldb+64(FP), R9
+	SHLQ    $2, R9
+	MOVQ    c_base+72(FP), DI
+	MOVQ    ldc+96(FP), DX
+	SHLQ    $2, DX
+	MOVBLZX acc+104(FP), R8
+
+stile:
+	MOVQ  kc+0(FP), CX
+	MOVQ  bp_base+40(FP), BX
+	XORPS X0, X0
+	XORPS X1, X1
+	XORPS X2, X2
+	XORPS X3, X3
+	XORPS X4, X4
+	XORPS X5, X5
+	XORPS X6, X6
+	XORPS X7, X7
+	XORPS X8, X8
+	XORPS X9, X9
+	XORPS X10, X10
+	XORPS X11, X11
+
+sloop2:
+	CMPQ CX, $2
+	JLT  stail
+	SSTEP(0)
+	SSTEP(24)
+	ADDQ $48, AX
+	SUBQ $2, CX
+	JMP  sloop2
+
+stail:
+	TESTQ CX, CX
+	JEQ   sstore
+	SSTEP(0)
+	ADDQ  $24, AX
+
+sstore:
+	TESTL R8, R8
+	JEQ   sset
+	SADD(X0, X1)
+	SADD(X2, X3)
+	SADD(X4, X5)
+	SADD(X6, X7)
+	SADD(X8, X9)
+	SADD(X10, X11)
+	JMP   snext
+
+sset:
+	SPUT(X0, X1)
+	SPUT(X2, X3)
+	SPUT(X4, X5)
+	SPUT(X6, X7)
+	SPUT(X8, X9)
+	SPUT(X10, X11)
+
+snext:
+	DECQ R10
+	JNE  stile
+	RET
+
+// func packB8SSE(kc, panels int, b []float32, ldb int, dst []float32)
+// packB16AVX for 8-column panels, in SSE.
+TEXT ·packB8SSE(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ panels+8(FP), R9
+	MOVQ b_base+16(FP), SI
+	MOVQ ldb+40(FP), DX
+	SHLQ $2, DX
+	MOVQ dst_base+48(FP), DI
+	MOVQ CX, R10
+	SHLQ $5, R10 // panel stride in bytes: kc*8*4
+
+srow:
+	TESTQ CX, CX
+	JEQ   sdone
+	MOVQ  SI, R11
+	MOVQ  DI, R12
+	MOVQ  R9, BX
+
+spanel:
+	TESTQ  BX, BX
+	JEQ    snextrow
+	MOVUPS (R11), X0
+	MOVUPS 16(R11), X1
+	MOVUPS X0, (R12)
+	MOVUPS X1, 16(R12)
+	ADDQ   $32, R11
+	ADDQ   R10, R12
+	DECQ   BX
+	JMP    spanel
+
+snextrow:
+	ADDQ DX, SI
+	ADDQ $32, DI
+	DECQ CX
+	JMP  srow
+
+sdone:
+	RET
