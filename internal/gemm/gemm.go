@@ -83,25 +83,27 @@ func run(m, n, k int, as aSource, b []float32, ldb int, transB bool, c []float32
 	if as.packed != nil {
 		kern = as.packed.kern
 	}
-	bands, unit, size := threads, kern.nr, n
-	if n < m {
-		unit, size = kern.mr, m
+	byCols := n >= m
+	unit, size := kern.mr, m
+	if byCols {
+		unit, size = kern.nr, n
 	}
 	// Never make bands thinner than one micro-tile.
-	bands = max(1, min(bands, (size+unit-1)/unit))
+	tiles := (size + unit - 1) / unit
+	bands := max(1, min(threads, tiles))
 	if bands == 1 {
 		blocked(kern, 0, m, 0, n, k, as, b, ldb, transB, c, ldc, accumulate)
 		return
 	}
-	parallel(kern, bands, unit, size == n, m, n, k, as, b, ldb, transB, c, ldc, accumulate)
+	parallel(kern, bands, byCols, m, n, k, as, b, ldb, transB, c, ldc, accumulate)
 }
 
-// parallel computes C in bands bands of whole micro-tiles of unit rows or
-// columns (byCols), the last band on the calling goroutine.
-func parallel(kern *kernel, bands, unit int, byCols bool, m, n, k int, as aSource, b []float32, ldb int, transB bool, c []float32, ldc int, accumulate bool) {
-	size := m
+// parallel computes C in bands bands of whole micro-tiles, of columns when
+// byCols is set, else of rows, the last band on the calling goroutine.
+func parallel(kern *kernel, bands int, byCols bool, m, n, k int, as aSource, b []float32, ldb int, transB bool, c []float32, ldc int, accumulate bool) {
+	unit, size := kern.mr, m
 	if byCols {
-		size = n
+		unit, size = kern.nr, n
 	}
 	tiles := (size + unit - 1) / unit
 	var wg sync.WaitGroup
