@@ -211,7 +211,7 @@ func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb i
 				if p := as.packed; p != nil {
 					ap = p.block(pc, ic)
 				} else {
-					packA(mcb, kc, mr, as.a[ic*as.lda+pc:], as.lda, ws.a)
+					packAFor(kern, mcb, kc, as.a[ic*as.lda+pc:], as.lda, ws.a)
 					ap = ws.a
 				}
 				macro(kern, mcb, nc, kc, ap, ws.b, bd, ldb, c[ic*ldc+jc:], ldc, acc, &ws.tile)

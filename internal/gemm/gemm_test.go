@@ -237,36 +237,46 @@ func TestSgemmAllocs(t *testing.T) {
 	}
 }
 
-// TestPackers checks kernel-specific B packers against packB and packBT,
-// which they must match exactly, over depths and widths around their
-// block sizes.
+// TestPackers checks kernel-specific packers against packA, packB and
+// packBT, which they must match exactly, over depths and widths around
+// their block sizes.
 func TestPackers(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
+	type packer = func(kc, w, unit int, src []float32, ld int, dst []float32)
+	// asB calls an A packer (rows first) with a B packer's arguments.
+	asB := func(f func(mc, kc, mr int, a []float32, lda int, dst []float32)) packer {
+		if f == nil {
+			return nil
+		}
+		return func(kc, w, unit int, src []float32, ld int, dst []float32) { f(w, kc, unit, src, ld, dst) }
+	}
 	checked := 0
 	for _, kern := range kernels() {
-		nr := kern.nr
-		for _, kc := range []int{1, 7, 8, 9, 16, 75, 256} {
-			for _, nc := range []int{1, nr - 1, nr, nr + 3, 5*nr + 1} {
-				ld := max(kc, nc) + 3
-				src := randSlice(r, max(kc, nc)*ld)
-				size := kc * roundUp(nc, nr)
-				for _, tc := range []struct {
-					name       string
-					fast, slow func(kc, nc, nr int, b []float32, ldb int, dst []float32)
-				}{
-					{"packB", kern.packB, packB},
-					{"packBT", kern.packBT, packBT},
-				} {
-					if tc.fast == nil {
-						continue
-					}
+		for _, tc := range []struct {
+			name       string
+			unit       int
+			fast, slow packer
+		}{
+			{"packA", kern.mr, asB(kern.packA), asB(packA)},
+			{"packB", kern.nr, kern.packB, packB},
+			{"packBT", kern.nr, kern.packBT, packBT},
+		} {
+			if tc.fast == nil {
+				continue
+			}
+			u := tc.unit
+			for _, kc := range []int{1, 7, 8, 9, 16, 75, 256} {
+				for _, w := range []int{1, u - 1, u, u + 3, 5*u + 1} {
 					checked++
+					ld := max(kc, w) + 3
+					src := randSlice(r, max(kc, w)*ld)
+					size := kc * roundUp(w, u)
 					want, got := make([]float32, size), randSlice(r, size)
-					tc.slow(kc, nc, nr, src, ld, want)
-					tc.fast(kc, nc, nr, src, ld, got)
+					tc.slow(kc, w, u, src, ld, want)
+					tc.fast(kc, w, u, src, ld, got)
 					for i := range want {
 						if got[i] != want[i] {
-							t.Fatalf("%s %s kc=%d nc=%d: dst[%d] = %v, want %v", kern.name, tc.name, kc, nc, i, got[i], want[i])
+							t.Fatalf("%s %s kc=%d width=%d: dst[%d] = %v, want %v", kern.name, tc.name, kc, w, i, got[i], want[i])
 						}
 					}
 				}
@@ -274,6 +284,6 @@ func TestPackers(t *testing.T) {
 		}
 	}
 	if checked == 0 {
-		t.Skip("no kernel here has its own B packer")
+		t.Skip("no kernel here has its own packer")
 	}
 }

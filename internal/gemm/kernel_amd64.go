@@ -5,7 +5,30 @@ package gemm
 import "golang.org/x/sys/cpu"
 
 // avx2Kernel is the 6x16 AVX2+FMA micro-kernel in kernel_amd64.s.
-var avx2Kernel = &kernel{name: "avx2fma6x16", mr: 6, nr: 16, micro: micro6x16, packB: packB16, packBT: packBT16}
+var avx2Kernel = &kernel{name: "avx2fma6x16", mr: 6, nr: 16, micro: micro6x16, packA: packA6, packB: packB16, packBT: packBT16}
+
+// packA6 is packA for mr = 6 with whole panels transposed 8 columns at a
+// time by packA6AVX.
+func packA6(mc, kc, mr int, a []float32, lda int, dst []float32) {
+	full, kc8 := mc/6, kc/8*8
+	if full > 0 && kc8 > 0 {
+		_ = a[(full*6-1)*lda+kc8-1]
+		_ = dst[full*kc*6-1]
+		packA6AVX(kc8, full, a, lda, dst, kc)
+	}
+	for r := 0; r < full*6; r += 6 {
+		pan := dst[r*kc : (r+6)*kc]
+		for i := range 6 {
+			row := a[(r+i)*lda : (r+i)*lda+kc]
+			for p := kc8; p < kc; p++ {
+				pan[p*6+i] = row[p]
+			}
+		}
+	}
+	if full*6 < mc {
+		packA(mc-full*6, kc, mr, a[full*6*lda:], lda, dst[full*6*kc:])
+	}
+}
 
 // packB16 is packB for nr = 16 with the full panels copied by packB16AVX.
 func packB16(kc, nc, nr int, b []float32, ldb int, dst []float32) {
@@ -112,3 +135,9 @@ func packBT16AVX(kc8, panels int, bt []float32, ldb int, dst []float32, kc int)
 //
 //go:noescape
 func packB8SSE(kc, panels int, b []float32, ldb int, dst []float32)
+
+// packA6AVX packs the first kc8 (a multiple of 8) columns of panels whole
+// 6-row panels of A into dst in packA's layout for depth kc.
+//
+//go:noescape
+func packA6AVX(kc8, panels int, a []float32, lda int, dst []float32, kc int)

@@ -443,3 +443,70 @@ snextrow:
 
 sdone:
 	RET
+
+// APUT stores the first 6 values of the transposed row y (x its low half)
+// at off(R14).
+#define APUT(y, x, off) \
+	VMOVUPS      x, off(R14);     \
+	VEXTRACTF128 $1, y, X0;       \
+	VMOVSD       X0, off+16(R14)
+
+// func packA6AVX(kc8, panels int, a []float32, lda int, dst []float32, kc int)
+// Packs the first kc8 (a multiple of 8) columns of panels whole 6-row
+// panels of A (row stride lda) into dst in packA's layout for depth kc:
+// dst[(r*kc+p)*6+i] = a[(r*6+i)*lda+p], by 8x8 transposes with two zero
+// rows, storing 6 of each transposed row's 8 values.
+TEXT ·packA6AVX(SB), NOSPLIT, $0-80
+	MOVQ panels+8(FP), BX
+	MOVQ a_base+16(FP), SI
+	MOVQ lda+40(FP), R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dst_base+48(FP), DI
+	MOVQ kc+72(FP), R10
+	IMULQ $24, R10 // bytes per packed panel: kc*6*4
+
+apanel:
+	TESTQ BX, BX
+	JEQ   adone
+	MOVQ  SI, R13
+	MOVQ  DI, R14
+	MOVQ  kc8+0(FP), CX
+	SHRQ  $3, CX
+
+ablock:
+	TESTQ   CX, CX
+	JEQ     anext
+	VMOVUPS (R13), Y0
+	VMOVUPS (R13)(R8*1), Y1
+	VMOVUPS (R13)(R8*2), Y2
+	VMOVUPS (R13)(R9*1), Y3
+	LEAQ    (R13)(R8*4), R15
+	VMOVUPS (R15), Y4
+	VMOVUPS (R15)(R8*1), Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	TRANSPOSE8
+	APUT(Y8, X8, 0)
+	APUT(Y9, X9, 24)
+	APUT(Y10, X10, 48)
+	APUT(Y11, X11, 72)
+	APUT(Y12, X12, 96)
+	APUT(Y13, X13, 120)
+	APUT(Y14, X14, 144)
+	APUT(Y15, X15, 168)
+	ADDQ    $32, R13
+	ADDQ    $192, R14
+	DECQ    CX
+	JMP     ablock
+
+anext:
+	LEAQ (SI)(R8*4), SI
+	LEAQ (SI)(R8*2), SI // six rows on
+	ADDQ R10, DI
+	DECQ BX
+	JMP  apanel
+
+adone:
+	VZEROUPPER
+	RET
