@@ -88,9 +88,10 @@ func run(m, n, k int, as aSource, b []float32, ldb int, transB bool, c []float32
 	if byCols {
 		unit, size = kern.nr, n
 	}
-	// Never make bands thinner than one micro-tile.
+	// Never make bands thinner than one micro-tile, nor so small that
+	// starting a goroutine costs more than it saves.
 	tiles := (size + unit - 1) / unit
-	bands := max(1, min(threads, tiles))
+	bands := max(1, min(threads, tiles, m*n*k/minBandWork))
 	if bands == 1 {
 		blocked(kern, 0, m, 0, n, k, as, b, ldb, transB, c, ldc, accumulate)
 		return
@@ -139,11 +140,14 @@ const (
 	// read faster row by row, as packing does, than panel by panel.
 	directMaxRows = 24
 	directMaxB    = 2 << 20
-	mcMax         = 144
-	ncMax         = 4096
-	maxMR         = 16
-	maxNR         = 32
-	tileSz        = maxMR * maxNR
+	// minBandWork is the fewest multiply-adds worth a goroutine of their
+	// own: about a microsecond of the AVX2 kernel.
+	minBandWork = 1 << 16
+	mcMax       = 144
+	ncMax       = 4096
+	maxMR       = 16
+	maxNR       = 32
+	tileSz      = maxMR * maxNR
 )
 
 // kcSplit returns the depth of each rank-kc update for a product of depth k:

@@ -59,6 +59,7 @@ var testShapes = []shape{
 	{6, 16, 8}, {7, 17, 9}, {13, 33, 257}, {96, 100, 75}, {48, 37, 600},
 	{24, 70, 192}, {150, 20, 31}, {2, 300, 2}, {31, 5000, 4}, {17, 9, 1100},
 	{2, 2100, 1000}, // few rows of A, but B too large to read in place
+	{201, 40, 64},   // split by rows, with A packed (odd m)
 }
 
 // kernels lists every kernel this CPU runs, the generic one first, so that
@@ -103,11 +104,18 @@ func testSgemm(t *testing.T) {
 						c := randSlice(r, max(s.m*ldc, 1))
 						want := append([]float32(nil), c...)
 						naive(s.m, s.n, s.k, a, lda, b, ldb, transB, want, ldc, acc)
+						var pa *PackedA
+						if packed {
+							pa = PackA(s.m, s.k, a, lda)
+							if pa.Rows() != s.m || pa.Cols() != s.k {
+								t.Fatalf("PackA: %dx%d, want %dx%d", pa.Rows(), pa.Cols(), s.m, s.k)
+							}
+						}
 						switch {
 						case packed && transB:
-							SgemmPackedNT(PackA(s.m, s.k, a, lda), s.n, b, ldb, c, ldc, acc, threads)
+							SgemmPackedNT(pa, s.n, b, ldb, c, ldc, acc, threads)
 						case packed:
-							SgemmPacked(PackA(s.m, s.k, a, lda), s.n, b, ldb, c, ldc, acc, threads)
+							SgemmPacked(pa, s.n, b, ldb, c, ldc, acc, threads)
 						case transB:
 							SgemmNT(s.m, s.n, s.k, a, lda, b, ldb, c, ldc, acc, threads)
 						default:
