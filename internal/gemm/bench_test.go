@@ -76,19 +76,17 @@ func BenchmarkSgemm(b *testing.B) {
 	}
 }
 
-// BenchmarkMicroKernel reports the micro-kernel's own GFLOP/s on panels in
-// L1, the ceiling for the blocked loop around it.
+// BenchmarkMicroKernel reports each micro-kernel's own GFLOP/s on four
+// tiles with their panels in L1: the ceiling for the blocked loop.
 func BenchmarkMicroKernel(b *testing.B) {
 	r := rand.New(rand.NewPCG(2, 2))
 	for _, kern := range kernels() {
 		b.Run(kern.name, func(b *testing.B) {
-			const kc = 256
-			ap, bp := randSlice(r, kc*kern.mr), randSlice(r, kc*kern.nr)
-			c := make([]float32, kern.mr*kern.nr)
-			for b.Loop() {
-				kern.micro(kc, 1, ap, bp, kern.nr, c, kern.nr, false)
-			}
-			reportGFLOPS(b, kern.mr, kern.nr, kc)
+			const kc, tiles = 256, 4
+			m := tiles * kern.mr
+			ap, bp := randSlice(r, kc*m), randSlice(r, kc*kern.nr)
+			c := make([]float32, m*kern.nr)
+			measure(b, m, kern.nr, kc, func() { kern.micro(kc, tiles, ap, bp, kern.nr, c, kern.nr, false) })
 		})
 	}
 }
