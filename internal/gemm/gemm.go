@@ -9,7 +9,8 @@ import (
 // m x k with row stride lda, B is k x n with row stride ldb and C is m x n
 // with row stride ldc. All matrices are row-major float32 and strides count
 // elements. threads <= 1 runs on the calling goroutine; a larger value splits
-// C statically into that many bands, one goroutine each.
+// C statically into at most that many bands of whole micro-tiles, one
+// goroutine each (fewer when the product is too small to pay for them).
 //
 // Sgemm panics if a dimension or stride is invalid or a slice is too short:
 // those are programming errors, not input errors.
@@ -129,26 +130,30 @@ func parallel(kern *kernel, bands int, byCols bool, m, n, k int, as aSource, b [
 	wg.Wait()
 }
 
-// Cache blocking. kcMax bounds the depth of one rank-kc update so that a
-// micro-panel of B (kc x nr) stays in L1 and an A block (mc x kc) in L2;
+// Cache blocking: kcMax bounds the depth of one rank-kc update so that a
+// micro-panel of B (kc x nr) stays in L1 and an A block (mcMax x kc) in L2;
 // ncMax bounds the packed B block (kc x nc), meant for L3.
 const (
 	kcMax = 256
-	// B is read in place rather than packed when a block has at most
-	// directMaxRows rows of A and the B block (k x nc) holds at most
-	// directMaxB floats: a B likely still in cache. B in main memory is
-	// read faster row by row, as packing does, than panel by panel.
+	mcMax = 144
+	ncMax = 4096
+)
+
+// B is read in place rather than packed when a block has at most
+// directMaxRows rows of A and the B block (k x nc) holds at most directMaxB
+// floats, so that B is likely still in cache: B in main memory is read
+// faster row by row, as packing reads it, than panel by panel.
+const (
 	directMaxRows = 24
 	directMaxB    = 2 << 20
-	// minBandWork is the fewest multiply-adds worth a goroutine of their
-	// own: about a microsecond of the AVX2 kernel.
-	minBandWork = 1 << 16
-	mcMax       = 144
-	ncMax       = 4096
-	maxMR       = 16
-	maxNR       = 32
-	tileSz      = maxMR * maxNR
 )
+
+// minBandWork is the fewest multiply-adds worth a goroutine of their own:
+// about a microsecond of the AVX2 kernel.
+const minBandWork = 1 << 16
+
+// tileSz bounds mr*nr for every kernel: the scratch tile for edges.
+const tileSz = 16 * 32
 
 // kcSplit returns the depth of each rank-kc update for a product of depth k:
 // k split into equal blocks of at most kcMax.

@@ -295,3 +295,13 @@ func TestPackers(t *testing.T) {
 		t.Skip("no kernel here has its own packer")
 	}
 }
+
+// TestKernelTiles checks that every kernel's tile fits the scratch tile
+// that edges go through.
+func TestKernelTiles(t *testing.T) {
+	for _, kern := range kernels() {
+		if kern.mr*kern.nr > tileSz {
+			t.Errorf("%s: %dx%d tile exceeds tileSz %d", kern.name, kern.mr, kern.nr, tileSz)
+		}
+	}
+}
