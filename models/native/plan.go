@@ -1,6 +1,7 @@
 package native
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -259,8 +260,18 @@ func build(g *onnx.Graph, statics map[string]*tensor, inShapes map[string][]int,
 		b.vals[in.Name] = v
 		inputs = append(inputs, v.id)
 	}
-	for k, n := range g.Nodes {
-		if err := b.node(n, opset); err != nil {
+	for k, f := range fuseGDN(g) {
+		n := f.node
+		err := b.node(n, opset)
+		if errors.Is(err, errNoFusion) {
+			for _, o := range f.orig {
+				if err = b.node(o, opset); err != nil {
+					n = o
+					break
+				}
+			}
+		}
+		if err != nil {
 			name := n.Name
 			if name == "" {
 				name = fmt.Sprintf("#%d", k)
@@ -283,6 +294,18 @@ func build(g *onnx.Graph, statics map[string]*tensor, inShapes map[string][]int,
 }
 
 func (b *builder) node(n *onnx.Node, opset int64) error {
+	if n.Domain == fusedDomain {
+		c := &opCtx{b: b, n: n, opset: opset}
+		for _, name := range n.Inputs {
+			c.in = append(c.in, b.vals[name])
+		}
+		outs, err := dGDN(c)
+		if err != nil {
+			return err
+		}
+		b.vals[n.Outputs[0]] = outs[0]
+		return nil
+	}
 	if n.Domain != "" && n.Domain != "ai.onnx" {
 		return fmt.Errorf("operator domain %q is not supported", n.Domain)
 	}
