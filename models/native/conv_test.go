@@ -13,8 +13,8 @@ import (
 // convCase is one convolution geometry.
 type convCase struct {
 	c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group int
-	bias, transpose                                          bool
-	oph, opw                                                 int // ConvTranspose output_padding
+	bias, transpose                                           bool
+	oph, opw                                                  int // ConvTranspose output_padding
 }
 
 func (tc convCase) String() string {
