@@ -341,22 +341,33 @@ func (p planes) im2col(src []float32, c0, cg, j0, j1 int, col []float32) {
 				r++
 				// Output x reads plane column ox+qx, valid in [0, pw).
 				xlo, xhi := clamp(-qx, 0, g.ow), clamp(p.pw-qx, 0, g.ow)
-				for j := j0; j < j1; {
-					oy, ox0 := j/g.ow, j%g.ow
+				oy, ox0 := j0/g.ow, j0%g.ow
+				for j := j0; j < j1; oy, ox0 = oy+1, 0 {
 					ox1 := min(g.ow, ox0+j1-j)
 					seg := row[j-j0 : j-j0+ox1-ox0]
 					j += ox1 - ox0
 					a := oy + qy
 					if a < 0 || a >= p.ph {
-						clear(seg)
+						for i := range seg {
+							seg[i] = 0
+						}
 						continue
 					}
-					lo, hi := clamp(xlo, ox0, ox1), clamp(xhi, ox0, ox1)
-					clear(seg[:lo-ox0])
-					clear(seg[hi-ox0:])
-					if lo < hi {
-						copy(seg[lo-ox0:hi-ox0], plane[a*p.pw+lo+qx:a*p.pw+hi+qx])
+					lo, hi := max(xlo, ox0), min(xhi, ox1)
+					if lo >= hi {
+						for i := range seg {
+							seg[i] = 0
+						}
+						continue
 					}
+					for i := range seg[:lo-ox0] {
+						seg[i] = 0
+					}
+					for i := hi - ox0; i < len(seg); i++ {
+						seg[i] = 0
+					}
+					base := a*p.pw + qx
+					copy(seg[lo-ox0:hi-ox0], plane[base+lo:base+hi])
 				}
 			}
 		}
