@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -181,4 +182,15 @@ func FuzzOpenNative(f *testing.F) {
 		}
 		e.Run(context.Background(), randomInputs(e, 1, rand.New(rand.NewPCG(1, 1))))
 	})
+}
+
+func TestORTMissingLibrary(t *testing.T) {
+	_, err := Open(ORT, readTestdata(t, "ops.onnx"), Options{ORTLibrary: "/nonexistent/libonnxruntime.so"})
+	if err == nil {
+		t.Fatal("Open with a missing ONNX Runtime library succeeded")
+	}
+	if !errors.Is(err, ErrNoCgo) && !strings.Contains(err.Error(), "libonnxruntime") {
+		t.Fatalf("error does not name the library: %v", err)
+	}
+	t.Log(err)
 }
