@@ -218,12 +218,12 @@ func convGemm(g convGeom, x operand, w, bias []float32, yid int, f *fusable, thr
 	for gi := range packed {
 		packed[gi] = gemm.PackA(mg, k, w[gi*mg*k:], k)
 	}
-	return func(bufs [][]float32, sc []float32) {
+	return func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := x.get(bufs), bufs[yid]
 		act := f.act
-		planes := src.prepare(xs, sc[:src.size], threads)
+		planes := src.prepare(xs, sc[:src.size], tm, threads)
 		cols := sc[src.size:]
-		parallelWorkers(items, 1, threads, func(worker, lo, _ int) {
+		tm.parallelWorkers(items, 1, threads, func(worker, lo, _ int) {
 			t := lo % tiles
 			gi := (lo / tiles) % g.grp
 			n := lo / (tiles * g.grp)
@@ -277,13 +277,13 @@ func newPlanes(g convGeom) planes {
 }
 
 // prepare splits x into phase planes in buf, or returns x when unstrided.
-func (p planes) prepare(x, buf []float32, threads int) []float32 {
+func (p planes) prepare(x, buf []float32, tm *team, threads int) []float32 {
 	if p.size == 0 {
 		return x
 	}
 	g := p.g
 	hw, pp := g.h*g.w, p.ph*p.pw
-	parallelFor(g.n*g.c, threads, func(lo, hi int) {
+	tm.parallelFor(g.n*g.c, threads, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			in := x[c*hw : (c+1)*hw]
 			for ry := range g.sh {
@@ -379,10 +379,10 @@ func (p planes) im2col(src []float32, c0, cg, j0, j1 int, col []float32) {
 func depthwise(g convGeom, x operand, w, bias []float32, yid int, f *fusable, threads int) kernel {
 	hw, ohw := g.h*g.w, g.oh*g.ow
 	kk := g.kh * g.kw
-	return func(bufs [][]float32, _ []float32) {
+	return func(bufs [][]float32, _ []float32, tm *team) {
 		xs, ys := x.get(bufs), bufs[yid]
 		act := f.act
-		parallelFor(g.n*g.c, threads, func(lo, hi int) {
+		tm.parallelFor(g.n*g.c, threads, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
 				ch := p % g.c
 				in := xs[p*hw : (p+1)*hw]
@@ -494,14 +494,14 @@ func dConvTranspose(c *opCtx) ([]*value, error) {
 	hw, ohw := g.h*g.w, g.oh*g.ow
 	xo, threads := opnd(x), c.b.threads
 	f := &fusable{}
-	c.b.add("ConvTranspose", c.in[:1], []*value{y}, rows*hw, func(bufs [][]float32, sc []float32) {
+	c.b.add("ConvTranspose", c.in[:1], []*value{y}, rows*hw, func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]
 		col := sc[:rows*hw]
 		act := f.act
 		for n := range g.n {
 			for gi := range g.grp {
 				sgemm(rows, hw, cg, wt[gi*rows*cg:], cg, xs[(n*g.c+gi*cg)*hw:], hw, col, hw, false, threads)
-				parallelFor(mg, threads, func(lo, hi int) {
+				tm.parallelFor(mg, threads, func(lo, hi int) {
 					for m := lo; m < hi; m++ {
 						oc := gi*mg + m
 						out := ys[(n*g.m+oc)*ohw : (n*g.m+oc+1)*ohw]

@@ -204,9 +204,9 @@ func dGDN(c *opCtx) ([]*value, error) {
 	tiles := (hw + tile - 1) / tile
 	pa := gemm.PackA(ch, ch, gamma.st.f, ch)
 	xo := opnd(x)
-	c.b.add("GDN", []*value{x}, []*value{y}, threads*ch*tile, func(bufs [][]float32, sc []float32) {
+	c.b.add("GDN", []*value{x}, []*value{y}, threads*ch*tile, func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]
-		parallelWorkers(n*tiles, 1, threads, func(worker, item, _ int) {
+		tm.parallelWorkers(n*tiles, 1, threads, func(worker, item, _ int) {
 			b, t := item/tiles, item%tiles
 			j0 := t * tile
 			tn := min(j0+tile, hw) - j0

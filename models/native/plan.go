@@ -21,7 +21,7 @@ func (v *value) static() bool { return v.st != nil }
 
 // kernel runs one step. bufs holds every dynamic value's buffer by id;
 // scratch is working memory of the size the step asked for.
-type kernel func(bufs [][]float32, scratch []float32)
+type kernel func(bufs [][]float32, scratch []float32, tm *team)
 
 type step struct {
 	op      string
@@ -89,7 +89,7 @@ func (b *builder) fold(mark int, outs []*value) {
 	}
 	scratch := make([]float32, b.scratch)
 	for _, s := range b.steps[mark:] {
-		s.run(bufs, scratch)
+		s.run(bufs, scratch, nil)
 	}
 	b.steps = b.steps[:mark]
 	for _, v := range outs {
@@ -108,6 +108,7 @@ type plan struct {
 	phys    []int    // value id -> physical buffer index (-1: none)
 	bufSize []int    // size of each physical buffer
 	sizes   []int    // value id -> element count
+	threads int
 	scratch int
 
 	mu   sync.Mutex
@@ -119,6 +120,7 @@ type plan struct {
 type workspace struct {
 	bufs    [][]float32
 	scratch []float32
+	team    *team
 }
 
 func (p *plan) newWorkspace() *workspace {
@@ -126,7 +128,7 @@ func (p *plan) newWorkspace() *workspace {
 	for i, n := range p.bufSize {
 		phys[i] = make([]float32, n)
 	}
-	ws := &workspace{bufs: make([][]float32, len(p.phys)), scratch: make([]float32, p.scratch)}
+	ws := &workspace{bufs: make([][]float32, len(p.phys)), scratch: make([]float32, p.scratch), team: newTeam(p.threads)}
 	for id, pi := range p.phys {
 		if pi >= 0 {
 			ws.bufs[id] = phys[pi][:p.sizes[id]]
@@ -170,7 +172,7 @@ func (b *builder) allocate(inputs []int, outputs []*value) *plan {
 			touch(v.id, len(b.steps))
 		}
 	}
-	p := &plan{steps: b.steps, inputs: inputs, outputs: outputs, scratch: b.scratch, phys: make([]int, nv), sizes: b.sizes}
+	p := &plan{steps: b.steps, inputs: inputs, outputs: outputs, scratch: b.scratch, phys: make([]int, nv), sizes: b.sizes, threads: b.threads}
 	rootPhys := make([]int, nv)
 	for i := range rootPhys {
 		rootPhys[i] = -1
