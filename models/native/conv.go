@@ -182,7 +182,12 @@ func dConv(c *opCtx) ([]*value, error) {
 	if g.grp == g.c && g.m == g.c {
 		run = depthwise(g, opnd(x), w.f, bias, y.id, f, c.b.threads)
 	} else {
-		run, scratch = convGemm(g, opnd(x), w.f, bias, y.id, f, c.b.threads)
+		if useShifted(g) {
+			sh := newShifted(g, w.f, c.b.threads)
+			run, scratch = sh.kernel(opnd(x), bias, y.id, f, c.b.threads), sh.size
+		} else {
+			run, scratch = convGemm(g, opnd(x), w.f, bias, y.id, f, c.b.threads)
+		}
 	}
 	c.b.add("Conv", c.in[:1], []*value{y}, scratch, run)
 	c.b.fusable[y.id] = f
