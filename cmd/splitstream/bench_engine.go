@@ -27,7 +27,7 @@ func runBenchEngine(ctx context.Context, args []string) error {
 	runs := fs.Int("runs", 30, "timed runs per engine")
 	warmup := fs.Int("warmup", 3, "untimed runs per engine first")
 	batch := fs.Int("batch", 1, "size of dynamic (batch) dimensions")
-	ortLib := fs.String("ort-lib", os.Getenv(models.ORTLibraryEnv), "ONNX Runtime shared `library` (default $"+models.ORTLibraryEnv+")")
+	ortLib := fs.String("ort-lib", "", "ONNX Runtime shared `library` (default $"+models.ORTLibraryEnv+", else "+models.DefaultORTLibrary+")")
 	ep := fs.String("ep", "", "ONNX Runtime execution provider: cpu, cuda, tensorrt (the latter two untested here)")
 	asJSON := fs.Bool("json", false, "print one JSON object: native_ms, ort_ms, ratio (native over ort)")
 	if err := fs.Parse(args); err != nil {
