@@ -9,7 +9,8 @@ import (
 // m x k with row stride lda, B is k x n with row stride ldb and C is m x n
 // with row stride ldc. All matrices are row-major float32 and strides count
 // elements. threads <= 1 runs on the calling goroutine; a larger value splits
-// C statically into that many bands, one goroutine each.
+// C statically into at most that many bands of whole micro-tiles, one
+// goroutine each (fewer when the product is too small to pay for them).
 //
 // Sgemm panics if a dimension or stride is invalid or a slice is too short:
 // those are programming errors, not input errors.
@@ -83,25 +84,28 @@ func run(m, n, k int, as aSource, b []float32, ldb int, transB bool, c []float32
 	if as.packed != nil {
 		kern = as.packed.kern
 	}
-	bands, unit, size := threads, kern.nr, n
-	if n < m {
-		unit, size = kern.mr, m
+	byCols := n >= m
+	unit, size := kern.mr, m
+	if byCols {
+		unit, size = kern.nr, n
 	}
-	// Never make bands thinner than one micro-tile.
-	bands = max(1, min(bands, (size+unit-1)/unit))
+	// Never make bands thinner than one micro-tile, nor so small that
+	// starting a goroutine costs more than it saves.
+	tiles := (size + unit - 1) / unit
+	bands := max(1, min(threads, tiles, m*n*k/minBandWork))
 	if bands == 1 {
 		blocked(kern, 0, m, 0, n, k, as, b, ldb, transB, c, ldc, accumulate)
 		return
 	}
-	parallel(kern, bands, unit, size == n, m, n, k, as, b, ldb, transB, c, ldc, accumulate)
+	parallel(kern, bands, byCols, m, n, k, as, b, ldb, transB, c, ldc, accumulate)
 }
 
-// parallel computes C in bands bands of whole micro-tiles of unit rows or
-// columns (byCols), the last band on the calling goroutine.
-func parallel(kern *kernel, bands, unit int, byCols bool, m, n, k int, as aSource, b []float32, ldb int, transB bool, c []float32, ldc int, accumulate bool) {
-	size := m
+// parallel computes C in bands bands of whole micro-tiles, of columns when
+// byCols is set, else of rows, the last band on the calling goroutine.
+func parallel(kern *kernel, bands int, byCols bool, m, n, k int, as aSource, b []float32, ldb int, transB bool, c []float32, ldc int, accumulate bool) {
+	unit, size := kern.mr, m
 	if byCols {
-		size = n
+		unit, size = kern.nr, n
 	}
 	tiles := (size + unit - 1) / unit
 	var wg sync.WaitGroup
@@ -126,20 +130,30 @@ func parallel(kern *kernel, bands, unit int, byCols bool, m, n, k int, as aSourc
 	wg.Wait()
 }
 
-// Cache blocking. kcMax bounds the depth of one rank-kc update so that a
-// micro-panel of B (kc x nr) stays in L1 and an A block (mc x kc) in L2;
+// Cache blocking: kcMax bounds the depth of one rank-kc update so that a
+// micro-panel of B (kc x nr) stays in L1 and an A block (mcMax x kc) in L2;
 // ncMax bounds the packed B block (kc x nc), meant for L3.
 const (
 	kcMax = 256
-	// directMaxRows is the most rows of A per block for which B is read
-	// in place rather than packed.
-	directMaxRows = 24
-	mcMax         = 144
-	ncMax         = 4096
-	maxMR         = 16
-	maxNR         = 32
-	tileSz        = maxMR * maxNR
+	mcMax = 144
+	ncMax = 4096
 )
+
+// B is read in place rather than packed when a block has at most
+// directMaxRows rows of A and the B block (k x nc) holds at most directMaxB
+// floats, so that B is likely still in cache: B in main memory is read
+// faster row by row, as packing reads it, than panel by panel.
+const (
+	directMaxRows = 24
+	directMaxB    = 2 << 20
+)
+
+// minBandWork is the fewest multiply-adds worth a goroutine of their own:
+// about a microsecond of the AVX2 kernel.
+const minBandWork = 1 << 16
+
+// tileSz bounds mr*nr for every kernel: the scratch tile for edges.
+const tileSz = 16 * 32
 
 // kcSplit returns the depth of each rank-kc update for a product of depth k:
 // k split into equal blocks of at most kcMax.
@@ -182,12 +196,14 @@ func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb i
 			kc := min(kcb, k-pc)
 			// With few rows of A per block, packing B costs as much as
 			// the kernel saves by reading it packed: read full panels in
-			// place and pack only a partial last one.
+			// place and pack only a partial last one (see directMaxRows).
 			var bd []float32
 			switch {
+			case transB && kern.packBT != nil:
+				kern.packBT(kc, nc, nr, b[jc*ldb+pc:], ldb, ws.b)
 			case transB:
 				packBT(kc, nc, nr, b[jc*ldb+pc:], ldb, ws.b)
-			case min(mc, i1-i0) <= directMaxRows:
+			case min(mc, i1-i0) <= directMaxRows && k*nc <= directMaxB:
 				bd = b[pc*ldb+jc:]
 				if full := nc / nr * nr; full < nc {
 					packB(kc, nc-full, nr, bd[full:], ldb, ws.b[full*kc:])
@@ -204,7 +220,7 @@ func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb i
 				if p := as.packed; p != nil {
 					ap = p.block(pc, ic)
 				} else {
-					packA(mcb, kc, mr, as.a[ic*as.lda+pc:], as.lda, ws.a)
+					packAFor(kern, mcb, kc, as.a[ic*as.lda+pc:], as.lda, ws.a)
 					ap = ws.a
 				}
 				macro(kern, mcb, nc, kc, ap, ws.b, bd, ldb, c[ic*ldc+jc:], ldc, acc, &ws.tile)

@@ -58,15 +58,15 @@ var testShapes = []shape{
 	{1, 1, 1}, {1, 1, 0}, {3, 5, 0}, {1, 7, 3}, {7, 1, 3}, {5, 5, 5},
 	{6, 16, 8}, {7, 17, 9}, {13, 33, 257}, {96, 100, 75}, {48, 37, 600},
 	{24, 70, 192}, {150, 20, 31}, {2, 300, 2}, {31, 5000, 4}, {17, 9, 1100},
+	{2, 2100, 1000}, // few rows of A, but B too large to read in place
+	{201, 40, 64},   // split by rows, with A packed (odd m)
 }
 
-// kernels lists the generic kernel and, when it differs, the one this CPU
-// selects, so that tests run both paths.
+// kernels lists every kernel this CPU runs, the generic one first, so that
+// tests run all paths and compare them.
 func kernels() []*kernel {
-	if activeKernel == genericKernel {
-		return []*kernel{genericKernel}
-	}
-	return []*kernel{genericKernel, activeKernel}
+	ks := runnableKernels()
+	return append([]*kernel{ks[len(ks)-1]}, ks[:len(ks)-1]...)
 }
 
 // withKernel runs f with activeKernel set to k.
@@ -104,11 +104,18 @@ func testSgemm(t *testing.T) {
 						c := randSlice(r, max(s.m*ldc, 1))
 						want := append([]float32(nil), c...)
 						naive(s.m, s.n, s.k, a, lda, b, ldb, transB, want, ldc, acc)
+						var pa *PackedA
+						if packed {
+							pa = PackA(s.m, s.k, a, lda)
+							if pa.Rows() != s.m || pa.Cols() != s.k {
+								t.Fatalf("PackA: %dx%d, want %dx%d", pa.Rows(), pa.Cols(), s.m, s.k)
+							}
+						}
 						switch {
 						case packed && transB:
-							SgemmPackedNT(PackA(s.m, s.k, a, lda), s.n, b, ldb, c, ldc, acc, threads)
+							SgemmPackedNT(pa, s.n, b, ldb, c, ldc, acc, threads)
 						case packed:
-							SgemmPacked(PackA(s.m, s.k, a, lda), s.n, b, ldb, c, ldc, acc, threads)
+							SgemmPacked(pa, s.n, b, ldb, c, ldc, acc, threads)
 						case transB:
 							SgemmNT(s.m, s.n, s.k, a, lda, b, ldb, c, ldc, acc, threads)
 						default:
@@ -198,8 +205,8 @@ func TestMicroKernels(t *testing.T) {
 	}
 }
 
-// TestKernelsAgree compares whole products computed with the selected
-// kernel and with the generic one.
+// TestKernelsAgree compares whole products computed with each kernel and
+// with the generic one.
 func TestKernelsAgree(t *testing.T) {
 	ks := kernels()
 	if len(ks) == 1 {
@@ -216,10 +223,15 @@ func TestKernelsAgree(t *testing.T) {
 			outs = append(outs, c)
 		})
 	}
-	checkClose(t, m, n, k, outs[1], outs[0], n)
+	for i, kern := range ks[1:] {
+		t.Run(kern.name+"_vs_"+ks[0].name, func(t *testing.T) { checkClose(t, m, n, k, outs[i+1], outs[0], n) })
+	}
 }
 
 func TestSgemmAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under -race")
+	}
 	r := rand.New(rand.NewPCG(7, 8))
 	const m, n, k = 20, 300, 70
 	a, b, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
@@ -230,5 +242,66 @@ func TestSgemmAllocs(t *testing.T) {
 	}
 	if got := testing.AllocsPerRun(20, func() { SgemmPacked(pa, n, b, n, c, n, true, 1) }); got != 0 {
 		t.Errorf("SgemmPacked allocates %v times per call", got)
+	}
+}
+
+// TestPackers checks kernel-specific packers against packA, packB and
+// packBT, which they must match exactly, over depths and widths around
+// their block sizes.
+func TestPackers(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	type packer = func(kc, w, unit int, src []float32, ld int, dst []float32)
+	// asB calls an A packer (rows first) with a B packer's arguments.
+	asB := func(f func(mc, kc, mr int, a []float32, lda int, dst []float32)) packer {
+		if f == nil {
+			return nil
+		}
+		return func(kc, w, unit int, src []float32, ld int, dst []float32) { f(w, kc, unit, src, ld, dst) }
+	}
+	checked := 0
+	for _, kern := range kernels() {
+		for _, tc := range []struct {
+			name       string
+			unit       int
+			fast, slow packer
+		}{
+			{"packA", kern.mr, asB(kern.packA), asB(packA)},
+			{"packB", kern.nr, kern.packB, packB},
+			{"packBT", kern.nr, kern.packBT, packBT},
+		} {
+			if tc.fast == nil {
+				continue
+			}
+			u := tc.unit
+			for _, kc := range []int{1, 7, 8, 9, 16, 75, 256} {
+				for _, w := range []int{1, u - 1, u, u + 3, 5*u + 1} {
+					checked++
+					ld := max(kc, w) + 3
+					src := randSlice(r, max(kc, w)*ld)
+					size := kc * roundUp(w, u)
+					want, got := make([]float32, size), randSlice(r, size)
+					tc.slow(kc, w, u, src, ld, want)
+					tc.fast(kc, w, u, src, ld, got)
+					for i := range want {
+						if got[i] != want[i] {
+							t.Fatalf("%s %s kc=%d width=%d: dst[%d] = %v, want %v", kern.name, tc.name, kc, w, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Skip("no kernel here has its own packer")
+	}
+}
+
+// TestKernelTiles checks that every kernel's tile fits the scratch tile
+// that edges go through.
+func TestKernelTiles(t *testing.T) {
+	for _, kern := range kernels() {
+		if kern.mr*kern.nr > tileSz {
+			t.Errorf("%s: %dx%d tile exceeds tileSz %d", kern.name, kern.mr, kern.nr, tileSz)
+		}
 	}
 }

@@ -10,13 +10,18 @@ type kernel struct {
 	// with row stride ldb (nr for a panel packed by packB), written to the
 	// rows of c (row stride ldc) from t*mr on. kc, tiles >= 1.
 	micro func(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
-	// packB packs B for this kernel as the function packB does; nil means
-	// packB itself.
+	// packA packs A for this kernel as the function packA does; nil means
+	// packA itself.
+	packA func(mc, kc, mr int, a []float32, lda int, dst []float32)
+	// packB is the same for packB.
 	packB func(kc, nc, nr int, b []float32, ldb int, dst []float32)
+	// packBT is the same for packBT.
+	packBT func(kc, nc, nr int, bt []float32, ldb int, dst []float32)
 }
 
-// activeKernel is the fastest kernel this CPU runs; kernel_*.go set it.
-var activeKernel = bestKernel()
+// activeKernel is the fastest kernel this CPU runs (runnableKernels, in
+// kernel_*.go, lists them).
+var activeKernel = runnableKernels()[0]
 
 // genericKernel is the portable 4x8 kernel in Go.
 var genericKernel = &kernel{name: "generic4x8", mr: 4, nr: 8, micro: micro4x8}
@@ -93,4 +98,13 @@ func store8(row []float32, acc bool, v0, v1, v2, v3, v4, v5, v6, v7 float32) {
 		v7 += row[7]
 	}
 	row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] = v0, v1, v2, v3, v4, v5, v6, v7
+}
+
+// packAFor packs A for kern (see packA).
+func packAFor(kern *kernel, mc, kc int, a []float32, lda int, dst []float32) {
+	if kern.packA != nil {
+		kern.packA(mc, kc, kern.mr, a, lda, dst)
+		return
+	}
+	packA(mc, kc, kern.mr, a, lda, dst)
 }

@@ -199,3 +199,314 @@ nextrow:
 done:
 	VZEROUPPER
 	RET
+
+// LOAD8 loads 8 floats from each of the 8 rows at (R13) + i*R8 into Y0..Y7.
+#define LOAD8 \
+	VMOVUPS (R13), Y0;         \
+	VMOVUPS (R13)(R8*1), Y1;   \
+	VMOVUPS (R13)(R8*2), Y2;   \
+	VMOVUPS (R13)(R9*1), Y3;   \
+	LEAQ    (R13)(R8*4), R15;  \
+	VMOVUPS (R15), Y4;         \
+	VMOVUPS (R15)(R8*1), Y5;   \
+	VMOVUPS (R15)(R8*2), Y6;   \
+	VMOVUPS (R15)(R9*1), Y7
+
+// TRANSPOSE8 transposes the 8x8 block in Y0..Y7 into Y8..Y15.
+#define TRANSPOSE8 \
+	VUNPCKLPS  Y1, Y0, Y8;        \
+	VUNPCKHPS  Y1, Y0, Y9;        \
+	VUNPCKLPS  Y3, Y2, Y10;       \
+	VUNPCKHPS  Y3, Y2, Y11;       \
+	VUNPCKLPS  Y5, Y4, Y12;       \
+	VUNPCKHPS  Y5, Y4, Y13;       \
+	VUNPCKLPS  Y7, Y6, Y14;       \
+	VUNPCKHPS  Y7, Y6, Y15;       \
+	VSHUFPS    $0x44, Y10, Y8, Y0; \
+	VSHUFPS    $0xEE, Y10, Y8, Y1; \
+	VSHUFPS    $0x44, Y11, Y9, Y2; \
+	VSHUFPS    $0xEE, Y11, Y9, Y3; \
+	VSHUFPS    $0x44, Y14, Y12, Y4; \
+	VSHUFPS    $0xEE, Y14, Y12, Y5; \
+	VSHUFPS    $0x44, Y15, Y13, Y6; \
+	VSHUFPS    $0xEE, Y15, Y13, Y7; \
+	VPERM2F128 $0x20, Y4, Y0, Y8;  \
+	VPERM2F128 $0x20, Y5, Y1, Y9;  \
+	VPERM2F128 $0x20, Y6, Y2, Y10; \
+	VPERM2F128 $0x20, Y7, Y3, Y11; \
+	VPERM2F128 $0x31, Y4, Y0, Y12; \
+	VPERM2F128 $0x31, Y5, Y1, Y13; \
+	VPERM2F128 $0x31, Y6, Y2, Y14; \
+	VPERM2F128 $0x31, Y7, Y3, Y15
+
+// func packBT16AVX(kc8, panels int, bt []float32, ldb int, dst []float32, kc int)
+// Packs the first kc8 (a multiple of 8) columns of panels whole 16-row
+// groups of B^T (row stride ldb) into dst in packB's layout for depth kc:
+// dst[(s*kc+p)*16+j] = bt[(s*16+j)*ldb+p], by 8x8 transposes.
+TEXT ·packBT16AVX(SB), NOSPLIT, $0-80
+	MOVQ panels+8(FP), BX
+	MOVQ bt_base+16(FP), SI
+	MOVQ ldb+40(FP), R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dst_base+48(FP), DI
+	MOVQ kc+72(FP), R10
+	SHLQ $6, R10 // bytes per packed panel: kc*16*4
+
+panel:
+	TESTQ BX, BX
+	JEQ   done
+	MOVQ  SI, R11 // rows 0-7 of the group
+	MOVQ  DI, R12
+	MOVQ  $2, DX
+
+group:
+	MOVQ R11, R13
+	MOVQ R12, R14
+	MOVQ kc8+0(FP), CX
+	SHRQ $3, CX
+
+block:
+	TESTQ CX, CX
+	JEQ   nextgroup
+	LOAD8
+	TRANSPOSE8
+	VMOVUPS Y8, (R14)
+	VMOVUPS Y9, 64(R14)
+	VMOVUPS Y10, 128(R14)
+	VMOVUPS Y11, 192(R14)
+	VMOVUPS Y12, 256(R14)
+	VMOVUPS Y13, 320(R14)
+	VMOVUPS Y14, 384(R14)
+	VMOVUPS Y15, 448(R14)
+	ADDQ    $32, R13
+	ADDQ    $512, R14
+	DECQ    CX
+	JMP     block
+
+nextgroup:
+	LEAQ (R11)(R8*8), R11 // rows 8-15
+	ADDQ $32, R12         // columns 8-15 of the panel
+	DECQ DX
+	JNE  group
+	MOVQ R11, SI
+	ADDQ R10, DI
+	DECQ BX
+	JMP  panel
+
+done:
+	VZEROUPPER
+	RET
+
+// SROW multiplies the A value at aoff(AX) into one row (c0, c1) of the 6x8
+// tile, B's 8 values being in X12, X13: SSE has no FMA, so multiply, add.
+#define SROW(aoff, c0, c1) \
+	MOVSS  aoff(AX), X14; \
+	SHUFPS $0, X14, X14;  \
+	MOVAPS X14, X15;      \
+	MULPS  X12, X15;      \
+	ADDPS  X15, c0;       \
+	MULPS  X13, X14;      \
+	ADDPS  X14, c1
+
+// SSTEP is one rank-1 update of the 6x8 tile in X0..X11 (row i in X(2i),
+// X(2i+1)); B's row is at (BX), which moves on by R9 bytes.
+#define SSTEP(aoff) \
+	MOVUPS (BX), X12;          \
+	MOVUPS 16(BX), X13;        \
+	ADDQ   R9, BX;             \
+	SROW(aoff, X0, X1);        \
+	SROW(aoff+4, X2, X3);      \
+	SROW(aoff+8, X4, X5);      \
+	SROW(aoff+12, X6, X7);     \
+	SROW(aoff+16, X8, X9);     \
+	SROW(aoff+20, X10, X11)
+
+// SADD adds one row of the tile into C at (DI); SPUT stores it there. Both
+// move DI to the next row.
+#define SADD(c0, c1) \
+	MOVUPS (DI), X12;   \
+	MOVUPS 16(DI), X13; \
+	ADDPS  X12, c0;     \
+	ADDPS  X13, c1;     \
+	SPUT(c0, c1)
+
+#define SPUT(c0, c1) \
+	MOVUPS c0, (DI);    \
+	MOVUPS c1, 16(DI);  \
+	ADDQ   DX, DI
+
+// func micro6x8SSE(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
+// The SSE counterpart of micro6x16AVX2 for 6x8 tiles, for amd64 CPUs
+// without AVX2 or FMA.
+TEXT ·micro6x8SSE(SB), NOSPLIT, $0-105
+	MOVQ    tiles+8(FP), R10
+	MOVQ    ap_base+16(FP), AX
+	MOVQ    ldb+64(FP), R9
+	SHLQ    $2, R9
+	MOVQ    c_base+72(FP), DI
+	MOVQ    ldc+96(FP), DX
+	SHLQ    $2, DX
+	MOVBLZX acc+104(FP), R8
+
+stile:
+	MOVQ  kc+0(FP), CX
+	MOVQ  bp_base+40(FP), BX
+	XORPS X0, X0
+	XORPS X1, X1
+	XORPS X2, X2
+	XORPS X3, X3
+	XORPS X4, X4
+	XORPS X5, X5
+	XORPS X6, X6
+	XORPS X7, X7
+	XORPS X8, X8
+	XORPS X9, X9
+	XORPS X10, X10
+	XORPS X11, X11
+
+sloop2:
+	CMPQ CX, $2
+	JLT  stail
+	SSTEP(0)
+	SSTEP(24)
+	ADDQ $48, AX
+	SUBQ $2, CX
+	JMP  sloop2
+
+stail:
+	TESTQ CX, CX
+	JEQ   sstore
+	SSTEP(0)
+	ADDQ  $24, AX
+
+sstore:
+	TESTL R8, R8
+	JEQ   sset
+	SADD(X0, X1)
+	SADD(X2, X3)
+	SADD(X4, X5)
+	SADD(X6, X7)
+	SADD(X8, X9)
+	SADD(X10, X11)
+	JMP   snext
+
+sset:
+	SPUT(X0, X1)
+	SPUT(X2, X3)
+	SPUT(X4, X5)
+	SPUT(X6, X7)
+	SPUT(X8, X9)
+	SPUT(X10, X11)
+
+snext:
+	DECQ R10
+	JNE  stile
+	RET
+
+// func packB8SSE(kc, panels int, b []float32, ldb int, dst []float32)
+// packB16AVX for 8-column panels, in SSE.
+TEXT ·packB8SSE(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ panels+8(FP), R9
+	MOVQ b_base+16(FP), SI
+	MOVQ ldb+40(FP), DX
+	SHLQ $2, DX
+	MOVQ dst_base+48(FP), DI
+	MOVQ CX, R10
+	SHLQ $5, R10 // panel stride in bytes: kc*8*4
+
+srow:
+	TESTQ CX, CX
+	JEQ   sdone
+	MOVQ  SI, R11
+	MOVQ  DI, R12
+	MOVQ  R9, BX
+
+spanel:
+	TESTQ  BX, BX
+	JEQ    snextrow
+	MOVUPS (R11), X0
+	MOVUPS 16(R11), X1
+	MOVUPS X0, (R12)
+	MOVUPS X1, 16(R12)
+	ADDQ   $32, R11
+	ADDQ   R10, R12
+	DECQ   BX
+	JMP    spanel
+
+snextrow:
+	ADDQ DX, SI
+	ADDQ $32, DI
+	DECQ CX
+	JMP  srow
+
+sdone:
+	RET
+
+// APUT stores the first 6 values of the transposed row y (x its low half)
+// at off(R14).
+#define APUT(y, x, off) \
+	VMOVUPS      x, off(R14);     \
+	VEXTRACTF128 $1, y, X0;       \
+	VMOVSD       X0, off+16(R14)
+
+// func packA6AVX(kc8, panels int, a []float32, lda int, dst []float32, kc int)
+// Packs the first kc8 (a multiple of 8) columns of panels whole 6-row
+// panels of A (row stride lda) into dst in packA's layout for depth kc:
+// dst[(r*kc+p)*6+i] = a[(r*6+i)*lda+p], by 8x8 transposes with two zero
+// rows, storing 6 of each transposed row's 8 values.
+TEXT ·packA6AVX(SB), NOSPLIT, $0-80
+	MOVQ panels+8(FP), BX
+	MOVQ a_base+16(FP), SI
+	MOVQ lda+40(FP), R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dst_base+48(FP), DI
+	MOVQ kc+72(FP), R10
+	IMULQ $24, R10 // bytes per packed panel: kc*6*4
+
+apanel:
+	TESTQ BX, BX
+	JEQ   adone
+	MOVQ  SI, R13
+	MOVQ  DI, R14
+	MOVQ  kc8+0(FP), CX
+	SHRQ  $3, CX
+
+ablock:
+	TESTQ   CX, CX
+	JEQ     anext
+	VMOVUPS (R13), Y0
+	VMOVUPS (R13)(R8*1), Y1
+	VMOVUPS (R13)(R8*2), Y2
+	VMOVUPS (R13)(R9*1), Y3
+	LEAQ    (R13)(R8*4), R15
+	VMOVUPS (R15), Y4
+	VMOVUPS (R15)(R8*1), Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	TRANSPOSE8
+	APUT(Y8, X8, 0)
+	APUT(Y9, X9, 24)
+	APUT(Y10, X10, 48)
+	APUT(Y11, X11, 72)
+	APUT(Y12, X12, 96)
+	APUT(Y13, X13, 120)
+	APUT(Y14, X14, 144)
+	APUT(Y15, X15, 168)
+	ADDQ    $32, R13
+	ADDQ    $192, R14
+	DECQ    CX
+	JMP     ablock
+
+anext:
+	LEAQ (SI)(R8*4), SI
+	LEAQ (SI)(R8*2), SI // six rows on
+	ADDQ R10, DI
+	DECQ BX
+	JMP  apanel
+
+adone:
+	VZEROUPPER
+	RET

@@ -6,7 +6,8 @@ package gemm
 // of every arm64 CPU, so it is always selected.
 var neonKernel = &kernel{name: "neon8x8", mr: 8, nr: 8, micro: micro8x8}
 
-func bestKernel() *kernel { return neonKernel }
+// runnableKernels lists the kernels this CPU runs, fastest first.
+func runnableKernels() []*kernel { return []*kernel{neonKernel, genericKernel} }
 
 // micro8x8 checks the bounds that micro8x8NEON relies on and calls it once
 // per tile.

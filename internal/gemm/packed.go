@@ -28,7 +28,7 @@ func PackA(m, k int, a []float32, lda int) *PackedA {
 	kcb := kcSplit(k)
 	for pc := 0; pc < k; pc += kcb {
 		kc := min(kcb, k-pc)
-		packA(m, kc, kern.mr, a[pc:], lda, p.data[pc*mpad:])
+		packAFor(kern, m, kc, a[pc:], lda, p.data[pc*mpad:])
 	}
 	return p
 }
