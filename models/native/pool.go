@@ -24,6 +24,9 @@ func dPool(c *opCtx) ([]*value, error) {
 	if err := c.convAttrs(&g, len(x.shape)); err != nil {
 		return nil, err
 	}
+	if !isMax && (g.dh != 1 || g.dw != 1) {
+		return nil, fmt.Errorf("AveragePool with dilations is not supported")
+	}
 	ceil := c.attrInt("ceil_mode", 0) != 0
 	size := func(in, pa, pb, k, s, d int) int {
 		span := in + pa + pb - (k-1)*d - 1
