@@ -498,6 +498,12 @@ func dConvTranspose(c *opCtx) ([]*value, error) {
 	}
 	hw, ohw := g.h*g.w, g.oh*g.ow
 	xo, threads := opnd(x), c.b.threads
+	packed := make([]*gemm.PackedA, g.grp)
+	for gi := range packed {
+		packed[gi] = gemm.PackA(rows, cg, wt[gi*rows*cg:], cg)
+	}
+	// Column chunks of the product, a few per worker.
+	ctTile := max(16, (hw/(4*max(threads, 1))+15)&^15)
 	f := &fusable{}
 	c.b.add("ConvTranspose", c.in[:1], []*value{y}, rows*hw, func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]
@@ -505,7 +511,11 @@ func dConvTranspose(c *opCtx) ([]*value, error) {
 		act := f.act
 		for n := range g.n {
 			for gi := range g.grp {
-				sgemm(rows, hw, cg, wt[gi*rows*cg:], cg, xs[(n*g.c+gi*cg)*hw:], hw, col, hw, false, threads)
+				xg := xs[(n*g.c+gi*cg)*hw:]
+				pa := packed[gi]
+				tm.parallelWorkers(hw, ctTile, threads, func(_, lo, hi int) {
+					gemm.SgemmPacked(pa, hi-lo, xg[lo:], hw, col[lo:], hw, false, 1)
+				})
 				tm.parallelFor(mg, threads, func(lo, hi int) {
 					for m := lo; m < hi; m++ {
 						oc := gi*mg + m
