@@ -148,6 +148,7 @@ func TestConvAgainstNaive(t *testing.T) {
 		{c: 40, h: 9, w: 12, m: 7, kh: 3, kw: 3, sh: 1, sw: 1, dh: 2, dw: 2, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true},
 		{c: 33, h: 11, w: 10, m: 5, kh: 3, kw: 2, sh: 3, sw: 1, dh: 1, dw: 3, pt: 0, pl: 2, pb: 2, pr: 0, group: 1, bias: true},
 		{c: 32, h: 6, w: 6, m: 4, kh: 2, kw: 2, sh: 1, sw: 1, dh: 1, dw: 1, group: 1},
+		{c: 32, h: 8, w: 17, m: 3, kh: 3, kw: 4, sh: 2, sw: 3, dh: 1, dw: 2, pt: 1, pl: 3, pb: 0, pr: 1, group: 1, bias: true},
 		{c: 8, h: 6, w: 5, m: 6, kh: 4, kw: 4, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, transpose: true},
 		{c: 4, h: 5, w: 7, m: 6, kh: 3, kw: 2, sh: 3, sw: 2, dh: 2, dw: 1, pt: 0, pl: 1, pb: 2, pr: 0, group: 2, transpose: true, oph: 1, opw: 1},
 	}

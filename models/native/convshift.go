@@ -81,12 +81,25 @@ func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
 							continue
 						}
 						src := in[iy*g.w : (iy+1)*g.w]
-						for b := range row {
-							ix := (b+s.qx0)*g.sw + rx
-							if ix >= 0 && ix < g.w {
-								row[b] = src[ix]
-							} else {
-								row[b] = 0
+						off := s.qx0*g.sw + rx
+						lo := clamp(ceilDiv(-off, g.sw), 0, s.pw)
+						hi := clamp(floorDiv(g.w-1-off, g.sw)+1, lo, s.pw)
+						clear(row[:lo])
+						clear(row[hi:])
+						seg := row[lo:hi]
+						switch g.sw {
+						case 1:
+							copy(seg, src[lo+off:hi+off])
+						case 2:
+							if len(seg) > 0 {
+								sv := src[lo*2+off : (hi-1)*2+off+1]
+								for b := range seg {
+									seg[b] = sv[2*b]
+								}
+							}
+						default:
+							for b := range seg {
+								seg[b] = src[(lo+b)*g.sw+off]
 							}
 						}
 					}
