@@ -143,9 +143,14 @@ func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads
 			for m := range g.m {
 				row := c[m*tn : (m+1)*tn]
 				out := yb[m*ohw : (m+1)*ohw]
-				bv := float32(0)
 				if bias != nil {
-					bv = bias[m]
+					bv := bias[m]
+					for i := range row {
+						row[i] += bv
+					}
+				}
+				if act != nil {
+					act.apply(row, row)
 				}
 				for j := j0; j < j0+tn; {
 					oy, ox := j/s.pw, j%s.pw
@@ -154,17 +159,11 @@ func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads
 						continue
 					}
 					end := min(j0+tn, j+g.ow-ox)
-					seg := out[oy*g.ow+ox : oy*g.ow+ox+end-j]
-					src := row[j-j0 : end-j0]
-					for i, v := range src {
-						seg[i] = v + bv
-					}
-					if act != nil {
-						act.apply(seg, seg)
-					}
+					copy(out[oy*g.ow+ox:oy*g.ow+ox+end-j], row[j-j0:end-j0])
 					j = end
 				}
 			}
 		})
 	}
 }
+
