@@ -166,4 +166,3 @@ func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads
 		})
 	}
 }
-
