@@ -2,7 +2,6 @@ package native
 
 import (
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -163,24 +162,4 @@ func (t *team) chunked(n, threads int, f func(lo, hi int)) {
 		threads = 1
 	}
 	t.parallelFor(n, threads, f)
-}
-
-// spawnFor is parallelFor without a team, for work outside a run (plan
-// time).
-func spawnFor(n, threads int, f func(lo, hi int)) {
-	if threads <= 1 || n <= 1 {
-		f(0, n)
-		return
-	}
-	c := min(threads, n)
-	var wg sync.WaitGroup
-	wg.Add(c - 1)
-	for k := 1; k < c; k++ {
-		go func() {
-			defer wg.Done()
-			f(k*n/c, (k+1)*n/c)
-		}()
-	}
-	f(0, n/c)
-	wg.Wait()
 }

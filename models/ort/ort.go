@@ -210,6 +210,3 @@ func (s *Session) Close() error {
 	})
 	return err
 }
-
-// Version returns the loaded library's version.
-func Version() string { return ortgo.GetVersion() }
