@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"sort"
@@ -18,6 +19,10 @@ func init() {
 }
 
 func runBenchEngine(ctx context.Context, args []string) error {
+	return benchEngine(ctx, args, os.Stdout)
+}
+
+func benchEngine(ctx context.Context, args []string, w io.Writer) error {
 	fs := newFlagSet("bench engine", "--model FILE [flags]",
 		"Run the engines interleaved on the same random input and print each one's median\n"+
 			"time per run and the ratio native/ort.")
@@ -83,7 +88,7 @@ func runBenchEngine(ctx context.Context, args []string) error {
 		sort.Float64s(ts)
 		med[kinds[k]] = ts[len(ts)/2]
 		if !*asJSON {
-			fmt.Printf("%-7s median %8.2f ms  min %8.2f ms  max %8.2f ms  (%d runs, threads %d, batch %d)\n",
+			fmt.Fprintf(w, "%-7s median %8.2f ms  min %8.2f ms  max %8.2f ms  (%d runs, threads %d, batch %d)\n",
 				kinds[k], ts[len(ts)/2], ts[0], ts[len(ts)-1], len(ts), *threads, *batch)
 		}
 	}
@@ -100,10 +105,10 @@ func runBenchEngine(ctx context.Context, args []string) error {
 		if hasNat && hasRef {
 			out["ratio"] = nat / ref
 		}
-		return json.NewEncoder(os.Stdout).Encode(out)
+		return json.NewEncoder(w).Encode(out)
 	}
 	if hasNat && hasRef {
-		fmt.Printf("ratio native/ort: %.2f\n", nat/ref)
+		fmt.Fprintf(w, "ratio native/ort: %.2f\n", nat/ref)
 	}
 	return nil
 }
