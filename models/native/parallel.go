@@ -1,7 +1,6 @@
 package native
 
 import (
-	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -80,11 +79,11 @@ func (t *team) work(w int) {
 func (t *team) waitGen(w int, seen uint64) bool {
 	start := time.Now()
 	for spins := 0; t.gen.Load() == seen; spins++ {
-		if spins&63 != 63 {
+		if spins&15 != 15 {
 			continue
 		}
 		if time.Since(start) < spinFor {
-			runtime.Gosched()
+			osYield()
 			continue
 		}
 		// Park: announce, re-check, then block until the dispatcher
@@ -131,8 +130,8 @@ func (t *team) run(n, threads int, f func(worker, item int)) {
 	}
 	j.loop(0)
 	for spins := 0; j.done.Load() < j.n; spins++ {
-		if spins&63 == 63 {
-			runtime.Gosched()
+		if spins&15 == 15 {
+			osYield()
 		}
 	}
 }
