@@ -34,6 +34,7 @@ func benchEngine(ctx context.Context, args []string, w io.Writer) error {
 	batch := fs.Int("batch", 1, "size of dynamic (batch) dimensions")
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime shared `library` (default $"+models.ORTLibraryEnv+", else "+models.DefaultORTLibrary+")")
 	ep := fs.String("ep", "", "ONNX Runtime execution provider: cpu, cuda, tensorrt (the latter two untested here)")
+	pause := fs.Duration("pause", 10*time.Millisecond, "idle time before each run, so that one engine's spinning threads do not run into the next engine's run")
 	asJSON := fs.Bool("json", false, "print one JSON object: native_ms, ort_ms, ratio (native over ort)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,6 +75,13 @@ func benchEngine(ctx context.Context, args []string, w io.Writer) error {
 	times := make([][]float64, len(engs))
 	for r := -*warmup; r < *runs; r++ {
 		for k, e := range engs {
+			if *pause > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(*pause):
+				}
+			}
 			start := time.Now()
 			if _, err := e.Run(ctx, in); err != nil {
 				return fmt.Errorf("%s: %w", kinds[k], err)
