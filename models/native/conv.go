@@ -209,7 +209,7 @@ func convGemm(g convGeom, x operand, w, bias []float32, yid int, f *fusable, thr
 	// Tiles: the columns of one tile should stay in cache, and there
 	// should be a few tiles per worker to balance the load.
 	tile := max(64, (512<<10)/4/max(k, 1))
-	tile = min(tile, max(16, ohw/(4*max(threads, 1))))
+	tile = min(tile, max(16, ohw/(8*max(threads, 1))))
 	tile = (tile + 15) &^ 15
 	tile = min(tile, ohw)
 	tiles := (ohw + tile - 1) / tile
@@ -503,7 +503,7 @@ func dConvTranspose(c *opCtx) ([]*value, error) {
 		packed[gi] = gemm.PackA(rows, cg, wt[gi*rows*cg:], cg)
 	}
 	// Column chunks of the product, a few per worker.
-	ctTile := max(16, (hw/(4*max(threads, 1))+15)&^15)
+	ctTile := max(16, (hw/(8*max(threads, 1))+15)&^15)
 	f := &fusable{}
 	c.b.add("ConvTranspose", c.in[:1], []*value{y}, rows*hw, func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]

@@ -52,7 +52,7 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 	// Column tiles of the wide output: small enough that a tile of C
 	// stays in cache across the kh*kw accumulations.
 	s.tile = max(64, (256<<10)/4/g.m)
-	s.tile = min(s.tile, max(16, s.n/(4*max(threads, 1))))
+	s.tile = min(s.tile, max(16, s.n/(8*max(threads, 1))))
 	s.tile = min((s.tile+15)&^15, s.n)
 	s.tiles = (s.n + s.tile - 1) / s.tile
 	s.items = g.n * s.tiles

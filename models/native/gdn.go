@@ -199,7 +199,7 @@ func dGDN(c *opCtx) ([]*value, error) {
 	hw := h * w
 	threads := c.b.threads
 	tile := max(64, (32<<10)/ch)
-	tile = min(tile, max(16, hw/(4*max(threads, 1))))
+	tile = min(tile, max(16, hw/(8*max(threads, 1))))
 	tile = min((tile+15)&^15, hw)
 	tiles := (hw + tile - 1) / tile
 	pa := gemm.PackA(ch, ch, gamma.st.f, ch)
