@@ -127,9 +127,21 @@ func (m *Model) plan(shapes map[string][]int) (*plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("native: plan: %w", err)
 	}
+	if len(m.plans) >= maxPlans {
+		// Too many distinct shapes: forget one plan (and its memory).
+		for k, old := range m.plans {
+			old.retire()
+			delete(m.plans, k)
+			break
+		}
+	}
 	m.plans[key.String()] = p
 	return p, nil
 }
+
+// maxPlans bounds the plans (and workspaces) a model keeps, one per
+// distinct set of input shapes.
+const maxPlans = 16
 
 // Run executes the graph on inputs given in the order of Inputs and returns
 // the outputs in the order of Outputs. The returned tensors are freshly
@@ -185,12 +197,7 @@ func (m *Model) Close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, p := range m.plans {
-		p.mu.Lock()
-		for _, ws := range p.pool {
-			ws.team.close()
-		}
-		p.pool = nil
-		p.mu.Unlock()
+		p.retire()
 	}
 }
 
@@ -207,6 +214,22 @@ func (p *plan) get() *workspace {
 
 func (p *plan) put(ws *workspace) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.retired {
+		ws.team.close()
+		return
+	}
 	p.pool = append(p.pool, ws)
-	p.mu.Unlock()
+}
+
+// retire releases the plan's idle workspaces; those in use are released
+// when their runs return them.
+func (p *plan) retire() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.retired = true
+	for _, ws := range p.pool {
+		ws.team.close()
+	}
+	p.pool = nil
 }

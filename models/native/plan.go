@@ -111,8 +111,9 @@ type plan struct {
 	threads int
 	scratch int
 
-	mu   sync.Mutex
-	pool []*workspace // idle workspaces
+	mu      sync.Mutex
+	pool    []*workspace // idle workspaces
+	retired bool         // evicted or closed: workspaces are not kept
 }
 
 // workspace is the memory one run uses: allocated once, reused by later

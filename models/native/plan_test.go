@@ -1,6 +1,7 @@
 package native
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -56,5 +57,25 @@ func TestPlanFusion(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPlanCacheBounded runs more distinct batch sizes than the model keeps
+// plans for.
+func TestPlanCacheBounded(t *testing.T) {
+	mod := loadTestdata(t, "cls_head.onnx", 2)
+	defer mod.Close()
+	for batch := 1; batch <= maxPlans+4; batch++ {
+		x := make([]float32, batch*24*28*28)
+		out, err := mod.Run(context.Background(), []Tensor{{Shape: []int{batch, 24, 28, 28}, Data: x}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[0].Shape[0] != batch {
+			t.Fatalf("batch %d: output shape %v", batch, out[0].Shape)
+		}
+		if n := len(mod.plans); n > maxPlans {
+			t.Fatalf("%d plans kept, limit %d", n, maxPlans)
+		}
 	}
 }
