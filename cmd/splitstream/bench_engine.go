@@ -34,7 +34,7 @@ func benchEngine(ctx context.Context, args []string, w io.Writer) error {
 	batch := fs.Int("batch", 1, "size of dynamic (batch) dimensions")
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime shared `library` (default $"+models.ORTLibraryEnv+", else "+models.DefaultORTLibrary+")")
 	ep := fs.String("ep", "", "ONNX Runtime execution provider: cpu, cuda, tensorrt (the latter two untested here)")
-	pause := fs.Duration("pause", 10*time.Millisecond, "idle time before each run, so that one engine's spinning threads do not run into the next engine's run")
+	pause := fs.Duration("pause", 50*time.Millisecond, "idle time before each run, so that one engine's spinning threads do not run into the next engine's run")
 	asJSON := fs.Bool("json", false, "print one JSON object: native_ms, ort_ms, ratio (native over ort)")
 	if err := fs.Parse(args); err != nil {
 		return err
