@@ -116,46 +116,57 @@ func TestRunCancelled(t *testing.T) {
 }
 
 // TestConcurrentRuns runs one engine from several goroutines and checks
-// every result against a sequential run.
+// every result against a sequential run, for both engines.
 func TestConcurrentRuns(t *testing.T) {
-	e, err := OpenFile(Native, "testdata/det_head.onnx", Options{Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	rng := rand.New(rand.NewPCG(3, 4))
-	const n = 6
-	ins := make([]map[string]Tensor, n)
-	wants := make([]map[string]Tensor, n)
-	for k := range ins {
-		ins[k] = randomInputs(e, 1+k%2, rng)
-		if wants[k], err = e.Run(context.Background(), ins[k]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	errs := make(chan error, n)
-	gots := make([]map[string]Tensor, n)
-	for k := range n {
-		go func() {
-			var err error
-			gots[k], err = e.Run(context.Background(), ins[k])
-			errs <- err
-		}()
-	}
-	for range n {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	for k := range n {
-		for name, w := range wants[k] {
-			g := gots[k][name]
-			for i := range w.Data {
-				if g.Data[i] != w.Data[i] {
-					t.Fatalf("run %d output %q differs at %d: %v vs %v", k, name, i, g.Data[i], w.Data[i])
+	for _, kind := range []string{Native, ORT} {
+		t.Run(kind, func(t *testing.T) {
+			opts := Options{Threads: 2}
+			if kind == ORT {
+				opts.ORTLibrary = ortLib(t)
+			}
+			e, err := OpenFile(kind, "testdata/det_head.onnx", opts)
+			if errors.Is(err, ErrNoCgo) {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			rng := rand.New(rand.NewPCG(3, 4))
+			const n = 6
+			ins := make([]map[string]Tensor, n)
+			wants := make([]map[string]Tensor, n)
+			for k := range ins {
+				ins[k] = randomInputs(e, 1+k%2, rng)
+				if wants[k], err = e.Run(context.Background(), ins[k]); err != nil {
+					t.Fatal(err)
 				}
 			}
-		}
+			errs := make(chan error, n)
+			gots := make([]map[string]Tensor, n)
+			for k := range n {
+				go func() {
+					var err error
+					gots[k], err = e.Run(context.Background(), ins[k])
+					errs <- err
+				}()
+			}
+			for range n {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			for k := range n {
+				for name, w := range wants[k] {
+					g := gots[k][name]
+					for i := range w.Data {
+						if g.Data[i] != w.Data[i] {
+							t.Fatalf("run %d output %q differs at %d: %v vs %v", k, name, i, g.Data[i], w.Data[i])
+						}
+					}
+				}
+			}
+		})
 	}
 }
 
