@@ -169,6 +169,7 @@ func (m *Model) Run(ctx context.Context, in []Tensor) ([]Tensor, error) {
 	}
 	ws := p.get()
 	defer p.put(ws)
+	ws.team.prewake()
 	for k, id := range p.inputs {
 		copy(ws.bufs[id], in[k].Data)
 	}
