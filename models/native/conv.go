@@ -16,9 +16,9 @@ type convGeom struct {
 	oh, ow         int
 }
 
-// convAttrs reads kernel, strides, dilations and pads, resolving auto_pad,
-// for the spatial input size h x w. transposed selects the ConvTranspose
-// meaning of SAME padding (not supported there).
+// convAttrs reads kernel, strides, dilations and pads into g, resolving
+// auto_pad for the spatial input size g.h x g.w (ConvTranspose rejects SAME
+// padding before calling it).
 func (c *opCtx) convAttrs(g *convGeom, rank int) error {
 	ks := c.attrInts("kernel_shape")
 	if ks != nil && len(ks) != rank-2 {
