@@ -4,7 +4,7 @@ BIN       := bin
 ORT_LIB   := $(CURDIR)/third_party/ort/libonnxruntime.so
 PYTHON    ?= /usr/bin/python3
 # Packages whose tests also run on linux/arm64 under qemu-user.
-ARM64_PKGS ?= ./entropy/...
+ARM64_PKGS ?= ./entropy/... ./internal/gemm/... ./models/...
 
 export SPLITSTREAM_ORT_LIB ?= $(ORT_LIB)
 
