@@ -309,10 +309,7 @@ func (p planes) prepare(x, buf []float32, tm *team, threads int) []float32 {
 							continue
 						}
 						if g.sw == 2 {
-							s := src[min(rx, len(src)):max(rx+2*n-1, min(rx, len(src)))]
-							for b := range row[:n] {
-								row[b] = s[2*b]
-							}
+							gather2(row[:n], src[min(rx, len(src)):max(rx+2*n-1, min(rx, len(src)))])
 							continue
 						}
 						for b := range row[:n] {

@@ -92,10 +92,7 @@ func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
 							copy(seg, src[lo+off:hi+off])
 						case 2:
 							if len(seg) > 0 {
-								sv := src[lo*2+off : (hi-1)*2+off+1]
-								for b := range seg {
-									seg[b] = sv[2*b]
-								}
+								gather2(seg, src[lo*2+off:(hi-1)*2+off+1])
 							}
 						default:
 							for b := range seg {

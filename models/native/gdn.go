@@ -2,7 +2,6 @@ package native
 
 import (
 	"errors"
-	"math"
 
 	"github.com/splitstream/splitstream/internal/gemm"
 	"github.com/splitstream/splitstream/models/internal/onnx"
@@ -213,23 +212,15 @@ func dGDN(c *opCtx) ([]*value, error) {
 			xb, yb := xs[b*ch*hw:], ys[b*ch*hw:]
 			sq := sc[worker*ch*tile : worker*ch*tile+ch*tn]
 			for r := range ch {
-				src, dst := xb[r*hw+j0:r*hw+j0+tn], sq[r*tn:(r+1)*tn]
-				for i, v := range src {
-					dst[i] = v * v
-				}
+				square(sq[r*tn:(r+1)*tn], xb[r*hw+j0:r*hw+j0+tn])
 			}
 			gemm.SgemmPacked(pa, tn, sq, tn, yb[j0:], hw, false, 1)
 			for r := range ch {
 				src, dst := xb[r*hw+j0:r*hw+j0+tn], yb[r*hw+j0:r*hw+j0+tn]
-				o := off[r]
 				if inverse {
-					for i, v := range src {
-						dst[i] = v * float32(math.Sqrt(float64(dst[i]+o)))
-					}
-					continue
-				}
-				for i, v := range src {
-					dst[i] = v / float32(math.Sqrt(float64(dst[i]+o)))
+					gdnMul(dst, src, off[r])
+				} else {
+					gdnDiv(dst, src, off[r])
 				}
 			}
 		})
