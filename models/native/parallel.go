@@ -17,7 +17,7 @@ type team struct {
 	gen     atomic.Uint64
 	quit    atomic.Bool
 	sleep   []atomic.Bool
-	wake    []chan struct{}
+	wake    []parker
 	cur     atomic.Pointer[job]
 }
 
@@ -39,9 +39,8 @@ func newTeam(threads int) *team {
 	if threads <= 1 {
 		return nil
 	}
-	t := &team{workers: threads - 1, sleep: make([]atomic.Bool, threads-1), wake: make([]chan struct{}, threads-1)}
+	t := &team{workers: threads - 1, sleep: make([]atomic.Bool, threads-1), wake: make([]parker, threads-1)}
 	for w := range t.workers {
-		t.wake[w] = make(chan struct{}, 1)
 		go t.work(w)
 	}
 	return t
@@ -55,7 +54,7 @@ func (t *team) prewake() {
 	}
 	for w := range t.workers {
 		if t.sleep[w].CompareAndSwap(true, false) {
-			t.wake[w] <- struct{}{}
+			t.wake[w].unpark()
 		}
 	}
 }
@@ -68,10 +67,7 @@ func (t *team) close() {
 	t.quit.Store(true)
 	t.gen.Add(1)
 	for w := range t.workers {
-		select {
-		case t.wake[w] <- struct{}{}:
-		default:
-		}
+		t.wake[w].unpark()
 	}
 }
 
@@ -105,7 +101,7 @@ func (t *team) waitGen(w int, seen uint64) bool {
 		if t.gen.Load() != seen && t.sleep[w].CompareAndSwap(true, false) {
 			break
 		}
-		<-t.wake[w]
+		t.wake[w].park()
 		start = time.Now()
 	}
 	return !t.quit.Load()
@@ -138,7 +134,7 @@ func (t *team) run(n, threads int, f func(worker, item int)) {
 	t.gen.Add(1)
 	for w := range min(t.workers, threads-1) {
 		if t.sleep[w].CompareAndSwap(true, false) {
-			t.wake[w] <- struct{}{}
+			t.wake[w].unpark()
 		}
 	}
 	j.loop(0)

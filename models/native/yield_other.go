@@ -1,8 +1,0 @@
-//go:build !linux
-
-package native
-
-import "runtime"
-
-// osYield lets other goroutines run; the OS thread yield is Linux only.
-func osYield() { runtime.Gosched() }
