@@ -6,6 +6,9 @@
 // fully connected weights are stored. PackA packs a constant A, such as a
 // convolution's weights (out channels x in channels*kh*kw), once at load time;
 // SgemmPacked and SgemmPackedNT then skip that work on every run.
+// SgemmPackedRows takes B as rows gathered by offset from one slice, so that
+// a convolution summed over shifted views of its input (one view per kernel
+// tap) is a single deep product: an implicit im2col that packing B builds.
 //
 // The product is a Goto/BLIS blocked loop: B is packed kc rows by nc columns
 // at a time, A mc rows by kc columns, and a register-blocked micro-kernel

@@ -16,14 +16,14 @@ import (
 // those are programming errors, not input errors.
 func Sgemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool, threads int) {
 	checkArgs("Sgemm", m, n, k, a, lda, b, ldb, false, c, ldc)
-	run(m, n, k, aSource{a: a, lda: lda}, b, ldb, false, c, ldc, accumulate, threads)
+	run(m, n, k, aSource{a: a, lda: lda}, b, ldb, nil, false, c, ldc, accumulate, threads)
 }
 
 // SgemmNT is Sgemm with B given transposed: b holds the n x k matrix B^T with
 // row stride ldb, as fully connected layers store their weights.
 func SgemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool, threads int) {
 	checkArgs("SgemmNT", m, n, k, a, lda, b, ldb, true, c, ldc)
-	run(m, n, k, aSource{a: a, lda: lda}, b, ldb, true, c, ldc, accumulate, threads)
+	run(m, n, k, aSource{a: a, lda: lda}, b, ldb, nil, true, c, ldc, accumulate, threads)
 }
 
 // checkArgs panics with a message naming fn and the offending argument when
@@ -68,7 +68,8 @@ type aSource struct {
 // run splits C into bands and computes each with the blocked loop. Columns
 // are split when n >= m, so that each band packs only its own part of B;
 // otherwise rows are split. Band edges fall on micro-tile boundaries.
-func run(m, n, k int, as aSource, b []float32, ldb int, transB bool, c []float32, ldc int, accumulate bool, threads int) {
+// When boff is not nil, row p of B starts at b[boff[p]] (ldb unused).
+func run(m, n, k int, as aSource, b []float32, ldb int, boff []int, transB bool, c []float32, ldc int, accumulate bool, threads int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -94,15 +95,15 @@ func run(m, n, k int, as aSource, b []float32, ldb int, transB bool, c []float32
 	tiles := (size + unit - 1) / unit
 	bands := max(1, min(threads, tiles, m*n*k/minBandWork))
 	if bands == 1 {
-		blocked(kern, 0, m, 0, n, k, as, b, ldb, transB, c, ldc, accumulate)
+		blocked(kern, 0, m, 0, n, k, as, b, ldb, boff, transB, c, ldc, accumulate)
 		return
 	}
-	parallel(kern, bands, byCols, m, n, k, as, b, ldb, transB, c, ldc, accumulate)
+	parallel(kern, bands, byCols, m, n, k, as, b, ldb, boff, transB, c, ldc, accumulate)
 }
 
 // parallel computes C in bands bands of whole micro-tiles, of columns when
 // byCols is set, else of rows, the last band on the calling goroutine.
-func parallel(kern *kernel, bands int, byCols bool, m, n, k int, as aSource, b []float32, ldb int, transB bool, c []float32, ldc int, accumulate bool) {
+func parallel(kern *kernel, bands int, byCols bool, m, n, k int, as aSource, b []float32, ldb int, boff []int, transB bool, c []float32, ldc int, accumulate bool) {
 	unit, size := kern.mr, m
 	if byCols {
 		unit, size = kern.nr, n
@@ -116,9 +117,9 @@ func parallel(kern *kernel, bands int, byCols bool, m, n, k int, as aSource, b [
 		}
 		body := func() {
 			if byCols {
-				blocked(kern, 0, m, lo, hi, k, as, b, ldb, transB, c, ldc, accumulate)
+				blocked(kern, 0, m, lo, hi, k, as, b, ldb, boff, transB, c, ldc, accumulate)
 			} else {
-				blocked(kern, lo, hi, 0, n, k, as, b, ldb, transB, c, ldc, accumulate)
+				blocked(kern, lo, hi, 0, n, k, as, b, ldb, boff, transB, c, ldc, accumulate)
 			}
 		}
 		if t == bands-1 {
@@ -179,8 +180,8 @@ func grow(s []float32, n int) []float32 {
 }
 
 // blocked computes rows [i0, i1) and columns [j0, j1) of C: the Goto/BLIS
-// loop nest around kern's micro-kernel.
-func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb int, transB bool, c []float32, ldc int, accumulate bool) {
+// loop nest around kern's micro-kernel. boff is as for run.
+func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb int, boff []int, transB bool, c []float32, ldc int, accumulate bool) {
 	mr, nr := kern.mr, kern.nr
 	ws := workspaces.Get().(*workspace)
 	defer workspaces.Put(ws)
@@ -199,6 +200,10 @@ func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb i
 			// place and pack only a partial last one (see directMaxRows).
 			var bd []float32
 			switch {
+			case boff != nil && kern.packBRows != nil:
+				kern.packBRows(kc, nc, nr, b, boff[pc:pc+kc], jc, ws.b)
+			case boff != nil:
+				packBRows(kc, nc, nr, b, boff[pc:pc+kc], jc, ws.b)
 			case transB && kern.packBT != nil:
 				kern.packBT(kc, nc, nr, b[jc*ldb+pc:], ldb, ws.b)
 			case transB:

@@ -17,6 +17,8 @@ type kernel struct {
 	packB func(kc, nc, nr int, b []float32, ldb int, dst []float32)
 	// packBT is the same for packBT.
 	packBT func(kc, nc, nr int, bt []float32, ldb int, dst []float32)
+	// packBRows is the same for packBRows.
+	packBRows func(kc, nc, nr int, b []float32, off []int, j0 int, dst []float32)
 }
 
 // activeKernel is the fastest kernel this CPU runs (runnableKernels, in

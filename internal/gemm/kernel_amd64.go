@@ -5,7 +5,7 @@ package gemm
 import "golang.org/x/sys/cpu"
 
 // avx2Kernel is the 6x16 AVX2+FMA micro-kernel in kernel_amd64.s.
-var avx2Kernel = &kernel{name: "avx2fma6x16", mr: 6, nr: 16, micro: micro6x16, packA: packA6, packB: packB16, packBT: packBT16}
+var avx2Kernel = &kernel{name: "avx2fma6x16", mr: 6, nr: 16, micro: micro6x16, packA: packA6, packB: packB16, packBT: packBT16, packBRows: packBRows16}
 
 // packA6 is packA for mr = 6 with whole panels transposed 8 columns at a
 // time by packA6AVX.
@@ -41,6 +41,24 @@ func packB16(kc, nc, nr int, b []float32, ldb int, dst []float32) {
 	}
 	if full*16 < nc {
 		packB(kc, nc-full*16, nr, b[full*16:], ldb, dst[full*16*kc:])
+	}
+}
+
+// packBRows16 is packBRows for nr = 16 with the full panels copied by
+// packBRows16AVX.
+func packBRows16(kc, nc, nr int, b []float32, off []int, j0 int, dst []float32) {
+	full := nc / 16
+	off = off[:kc]
+	if full > 0 {
+		// Bounds for the assembly: every row read and the last panel written.
+		for _, o := range off {
+			_ = b[o+j0+full*16-1]
+		}
+		_ = dst[(full*kc)*16-1]
+		packBRows16AVX(kc, full, b[j0:], off, dst)
+	}
+	if full*16 < nc {
+		packBRows(kc, nc-full*16, nr, b, off, j0+full*16, dst[full*16*kc:])
 	}
 }
 
@@ -123,6 +141,12 @@ func micro6x16AVX2(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc in
 //
 //go:noescape
 func packB16AVX(kc, panels int, b []float32, ldb int, dst []float32)
+
+// packBRows16AVX copies panels whole 16-column micro-panels of the kc rows
+// b[off[p]:] into dst in packB's layout.
+//
+//go:noescape
+func packBRows16AVX(kc, panels int, b []float32, off []int, dst []float32)
 
 // packBT16AVX packs the first kc8 (a multiple of 8) columns of panels whole
 // 16-row groups of B^T into dst in packB's layout for depth kc.

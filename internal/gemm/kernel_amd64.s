@@ -200,6 +200,48 @@ done:
 	VZEROUPPER
 	RET
 
+// func packBRows16AVX(kc, panels int, b []float32, off []int, dst []float32)
+// packB16AVX for rows gathered by offset: row p is b[off[p]:], copied to
+// dst[(s*kc+p)*16:] for each of panels whole 16-column panels s.
+TEXT ·packBRows16AVX(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ panels+8(FP), R9
+	MOVQ b_base+16(FP), R13
+	MOVQ off_base+40(FP), R14
+	MOVQ dst_base+64(FP), DI
+	MOVQ CX, R10
+	SHLQ $6, R10 // panel stride in bytes: kc*16*4
+
+rrow:
+	TESTQ CX, CX
+	JEQ   rdone
+	MOVQ  (R14), R11
+	LEAQ  (R13)(R11*4), R11
+	MOVQ  DI, R12
+	MOVQ  R9, BX
+
+rpanel:
+	TESTQ   BX, BX
+	JEQ     rnextrow
+	VMOVUPS (R11), Y0
+	VMOVUPS 32(R11), Y1
+	VMOVUPS Y0, (R12)
+	VMOVUPS Y1, 32(R12)
+	ADDQ    $64, R11
+	ADDQ    R10, R12
+	DECQ    BX
+	JMP     rpanel
+
+rnextrow:
+	ADDQ $8, R14
+	ADDQ $64, DI
+	DECQ CX
+	JMP  rrow
+
+rdone:
+	VZEROUPPER
+	RET
+
 // LOAD8 loads 8 floats from each of the 8 rows at (R13) + i*R8 into Y0..Y7.
 #define LOAD8 \
 	VMOVUPS (R13), Y0;         \

@@ -70,3 +70,26 @@ func packBT(kc, nc, nr int, bt []float32, ldb int, dst []float32) {
 		}
 	}
 }
+
+// packBRows is packB for a B whose row p is b[off[p]+j0:], the rows
+// gathered by offset (see SgemmPackedRows).
+func packBRows(kc, nc, nr int, b []float32, off []int, j0 int, dst []float32) {
+	full := nc / nr * nr
+	for p := range kc {
+		src := b[off[p]+j0 : off[p]+j0+nc]
+		out := dst[p*nr:]
+		s := 0
+		if nr == 16 {
+			for ; s < full; s += 16 {
+				*(*[16]float32)(out[s*kc:]) = *(*[16]float32)(src[s:])
+			}
+		}
+		for ; s < full; s += nr {
+			copy(out[s*kc:s*kc+nr], src[s:s+nr])
+		}
+		if full < nc {
+			tail := out[full*kc : full*kc+nr]
+			clear(tail[copy(tail, src[full:]):])
+		}
+	}
+}

@@ -52,11 +52,32 @@ func (p *PackedA) block(pc, ic int) []float32 {
 // pa's dimensions.
 func SgemmPacked(pa *PackedA, n int, b []float32, ldb int, c []float32, ldc int, accumulate bool, threads int) {
 	checkArgs("SgemmPacked", pa.m, n, pa.k, nil, 0, b, ldb, false, c, ldc)
-	run(pa.m, n, pa.k, aSource{packed: pa}, b, ldb, false, c, ldc, accumulate, threads)
+	run(pa.m, n, pa.k, aSource{packed: pa}, b, ldb, nil, false, c, ldc, accumulate, threads)
 }
 
 // SgemmPackedNT is SgemmPacked with B given transposed (n x k, row stride ldb).
 func SgemmPackedNT(pa *PackedA, n int, b []float32, ldb int, c []float32, ldc int, accumulate bool, threads int) {
 	checkArgs("SgemmPackedNT", pa.m, n, pa.k, nil, 0, b, ldb, true, c, ldc)
-	run(pa.m, n, pa.k, aSource{packed: pa}, b, ldb, true, c, ldc, accumulate, threads)
+	run(pa.m, n, pa.k, aSource{packed: pa}, b, ldb, nil, true, c, ldc, accumulate, threads)
+}
+
+// SgemmPackedRows is SgemmPacked with the rows of B gathered by offset:
+// row p of B is b[boff[p] : boff[p]+n], len(boff) = k. A convolution
+// written as a sum over kernel taps of shifted views of its input is then
+// one product of depth channels*taps (an implicit im2col), rather than one
+// shallow product per tap, each reading and writing all of C.
+func SgemmPackedRows(pa *PackedA, n int, b []float32, boff []int, c []float32, ldc int, accumulate bool, threads int) {
+	if len(boff) != pa.k {
+		panic(fmt.Sprintf("gemm.SgemmPackedRows: %d row offsets for depth %d", len(boff), pa.k))
+	}
+	for p, o := range boff {
+		if o < 0 || o+n > len(b) {
+			panic(fmt.Sprintf("gemm.SgemmPackedRows: row %d at offset %d with %d columns overruns len(b)=%d", p, o, n, len(b)))
+		}
+	}
+	if n < 0 {
+		panic(fmt.Sprintf("gemm.SgemmPackedRows: negative dimension n=%d", n))
+	}
+	checkMatrix("SgemmPackedRows", "c", c, pa.m, n, ldc)
+	run(pa.m, n, pa.k, aSource{packed: pa}, b, 0, boff, false, c, ldc, accumulate, threads)
 }

@@ -8,7 +8,10 @@ import "github.com/splitstream/splitstream/internal/gemm"
 // phase planes (stride x stride per channel, as in planes), laid out so
 // that every view is a plain matrix with the channel as row: the output is
 // computed in rows of the planes' padded width and the valid columns are
-// copied out at the end. It pays when the channel count (the depth of each
+// copied out at the end. The kh*kw products run as one of depth C*kh*kw
+// whose B rows are gathered from the views by offset (an implicit
+// im2col), so that C is read and written once per rank-kc block rather
+// than once per kernel offset. It pays when the channel count (the depth of each
 // product) is large enough for the GEMM to run well; the stride-2 5x5
 // convolution of the Entropic Student's encoder is the case in point.
 type shifted struct {
@@ -17,7 +20,8 @@ type shifted struct {
 	ph, pw             int // padded phase plane size
 	plane, chanStride  int
 	n                  int // columns of the wide output: (oh-1)*pw + ow
-	packed             []*gemm.PackedA
+	packed             *gemm.PackedA
+	off                []int // B row c*kh*kw + ky*kw + kx: its view's offset
 	tile, tiles, items int
 	size               int // scratch: planes + per-worker wide output tiles
 }
@@ -39,15 +43,22 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 	s.chanStride = g.sh * g.sw * s.plane
 	s.n = (g.oh-1)*s.pw + g.ow
 	kk := g.kh * g.kw
-	s.packed = make([]*gemm.PackedA, kk)
-	wk := make([]float32, g.m*g.c)
-	for k := range kk {
-		for m := range g.m {
-			for c := range g.c {
-				wk[m*g.c+c] = w[(m*g.c+c)*kk+k]
+	// W is M x (C*kh*kw) as stored; its column c*kk + ky*kw + kx meets
+	// the view of channel c shifted by (ky, kx).
+	s.packed = gemm.PackA(g.m, g.c*kk, w, g.c*kk)
+	s.off = make([]int, g.c*kk)
+	for c := range g.c {
+		for ky := range g.kh {
+			offy := ky*g.dh - g.pt
+			qy := floorDiv(offy, g.sh)
+			ry := offy - qy*g.sh
+			for kx := range g.kw {
+				offx := kx*g.dw - g.pl
+				qx := floorDiv(offx, g.sw)
+				rx := offx - qx*g.sw
+				s.off[c*kk+ky*g.kw+kx] = c*s.chanStride + (ry*g.sw+rx)*s.plane + (qy-s.qy0)*s.pw + (qx - s.qx0)
 			}
 		}
-		s.packed[k] = gemm.PackA(g.m, g.c, wk, g.c)
 	}
 	// Column tiles of the wide output: small enough that a tile of C
 	// stays in cache across the kh*kw accumulations.
@@ -121,19 +132,8 @@ func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads
 			j0 := t * s.tile
 			tn := min(j0+s.tile, s.n) - j0
 			c := wide[worker*g.m*s.tile : worker*g.m*s.tile+g.m*tn]
-			pl := planes[n*g.c*s.chanStride:]
-			for ky := range g.kh {
-				offy := ky*g.dh - g.pt
-				qy := floorDiv(offy, g.sh)
-				ry := offy - qy*g.sh
-				for kx := range g.kw {
-					offx := kx*g.dw - g.pl
-					qx := floorDiv(offx, g.sw)
-					rx := offx - qx*g.sw
-					start := (ry*g.sw+rx)*s.plane + (qy-s.qy0)*s.pw + (qx - s.qx0) + j0
-					gemm.SgemmPacked(s.packed[ky*g.kw+kx], tn, pl[start:], s.chanStride, c, tn, ky+kx > 0, 1)
-				}
-			}
+			pl := planes[n*g.c*s.chanStride : (n+1)*g.c*s.chanStride]
+			gemm.SgemmPackedRows(s.packed, tn, pl[j0:], s.off, c, tn, false, 1)
 			// Copy the valid columns out: wide column j is output
 			// (j / pw, j % pw) when j % pw < ow.
 			yb := ys[n*g.m*ohw:]
