@@ -32,7 +32,9 @@ test-go:
 	$(GO) test -count=1 ./...
 
 test-py:
-	@if $(PYTHON) -c 'import torch' 2>/dev/null; then \
+	@if [ ! -d train ]; then \
+		echo "test-py: no train/ folder, no Python tests"; \
+	elif $(PYTHON) -c 'import torch' 2>/dev/null; then \
 		cd train && $(PYTHON) -m pytest -q; \
 	else \
 		echo "test-py: SKIPPED: python3-torch is not installed (apt-get install python3-torch python3-pytest)"; \
