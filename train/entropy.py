@@ -102,21 +102,18 @@ class EntropyBottleneck(nn.Module):
         filters = (1,) + self.filters + (1,)
         scale = self.init_scale ** (1 / (len(self.filters) + 1))
         channels = self.channels
-        self.matrices = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        self.factors = nn.ParameterList()
         for i in range(len(self.filters) + 1):
             init = np.log(np.expm1(1 / scale / filters[i + 1]))
             matrix = torch.Tensor(channels, filters[i + 1], filters[i])
             matrix.data.fill_(init)
-            self.matrices.append(nn.Parameter(matrix))
+            self.register_parameter(f"_matrix{i:d}", nn.Parameter(matrix))
             bias = torch.Tensor(channels, filters[i + 1], 1)
             nn.init.uniform_(bias, -0.5, 0.5)
-            self.biases.append(nn.Parameter(bias))
+            self.register_parameter(f"_bias{i:d}", nn.Parameter(bias))
             if i < len(self.filters):
                 factor = torch.Tensor(channels, filters[i + 1], 1)
                 nn.init.zeros_(factor)
-                self.factors.append(nn.Parameter(factor))
+                self.register_parameter(f"_factor{i:d}", nn.Parameter(factor))
 
         self.quantiles = nn.Parameter(torch.Tensor(channels, 1, 3))
         init = torch.Tensor([-self.init_scale, 0, self.init_scale])
@@ -130,16 +127,16 @@ class EntropyBottleneck(nn.Module):
     def _logits_cumulative(self, inputs, stop_gradient: bool):
         logits = inputs
         for i in range(len(self.filters) + 1):
-            matrix = self.matrices[i]
+            matrix = getattr(self, f"_matrix{i:d}")
             if stop_gradient:
                 matrix = matrix.detach()
             logits = torch.matmul(F.softplus(matrix), logits)
-            bias = self.biases[i]
+            bias = getattr(self, f"_bias{i:d}")
             if stop_gradient:
                 bias = bias.detach()
             logits = logits + bias
-            if i < len(self.factors):
-                factor = self.factors[i]
+            if i < len(self.filters):
+                factor = getattr(self, f"_factor{i:d}")
                 if stop_gradient:
                     factor = factor.detach()
                 logits = logits + torch.tanh(factor) * torch.tanh(logits)
@@ -189,10 +186,35 @@ class EntropyBottleneck(nn.Module):
         return outputs, likelihood
 
     @torch.no_grad()
-    def update(self, force: bool = False) -> bool:
-        """Builds _quantized_cdf, _cdf_length and _offset exactly as CompressAI does."""
+    def _update_quantiles(self, search_radius=1e5, rtol=1e-4, atol=1e-3):
+        """Sets the quantiles by bisection on the cumulative (CompressAI >= 1.2.5)."""
+        shape = (self.channels, 1, 1)
+        low = torch.full(shape, -search_radius)
+        high = torch.full(shape, search_radius)
+
+        def f(y):
+            return self._logits_cumulative(y, stop_gradient=True)
+
+        for i in range(len(self.target)):
+            target = self.target[i]
+            lo = torch.where(target <= f(high), low, high)
+            hi = torch.where(f(lo) <= target, high, lo)
+            while not torch.isclose(lo, hi, rtol=rtol, atol=atol).all():
+                mid = (lo + hi) / 2
+                f_mid = f(mid)
+                lo = torch.where(f_mid <= target, mid, lo)
+                hi = torch.where(f_mid >= target, mid, hi)
+            self.quantiles[:, :, i] = ((lo + hi) / 2)[:, :, 0]
+
+    @torch.no_grad()
+    def update(self, force: bool = False, update_quantiles: bool = False) -> bool:
+        """Builds _quantized_cdf, _cdf_length and _offset exactly as CompressAI does;
+        update_quantiles first refits the quantiles by bisection, as CompressAI's
+        update(update_quantiles=True) does."""
         if self._offset.numel() > 0 and not force:
             return False
+        if update_quantiles:
+            self._update_quantiles()
         medians = self.quantiles[:, 0, 1]
         minima = medians - self.quantiles[:, 0, 0]
         minima = torch.ceil(minima).int()
@@ -225,3 +247,78 @@ class EntropyBottleneck(nn.Module):
         """round(y - medians) as int32, per channel (CompressAI's quantize 'symbols')."""
         m = self._get_medians().detach().reshape(1, -1, 1, 1)
         return torch.round(y - m).int()
+
+
+RANS64_L = 1 << 31
+PRECISION = 16
+BYPASS_PRECISION = 4
+MAX_BYPASS_VAL = (1 << BYPASS_PRECISION) - 1
+_M32 = (1 << 32) - 1
+_M64 = (1 << 64) - 1
+
+
+def rans_encode_with_indexes(symbols, indexes, cdfs, cdf_lengths, offsets) -> bytes:
+    """CompressAI's RansEncoder.encode_with_indexes (Rans64, 16-bit precision,
+    4-bit bypass coding for values outside a row's range), little-endian words.
+
+    symbols[i] is coded with row indexes[i]: value = symbol - offsets[row];
+    values below 0 or at/above cdf_lengths[row] - 2 are escaped: the row's last
+    entry, then the number of 4-bit groups (15 repeated while >= 15, then the
+    rest), then the groups, low first, of the zig-zag raw value.
+    """
+    syms = []  # (start, range_or_bits, bypass)
+    for s, idx in zip(symbols, indexes):
+        cdf = cdfs[idx]
+        max_value = cdf_lengths[idx] - 2
+        value = int(s) - offsets[idx]
+        raw_val = 0
+        if value < 0:
+            raw_val = -2 * value - 1
+            value = max_value
+        elif value >= max_value:
+            raw_val = 2 * (value - max_value)
+            value = max_value
+        raw_val &= _M32
+        syms.append((cdf[value], cdf[value + 1] - cdf[value], False))
+        if value == max_value:
+            if raw_val >> 28:
+                # CompressAI's encoder never terminates for these (a 32-bit shift).
+                raise ValueError(f"symbol {s}: escaped magnitude too large for CompressAI's coder")
+            n_bypass = 0
+            while (raw_val >> (n_bypass * BYPASS_PRECISION)) != 0:
+                n_bypass += 1
+            val = n_bypass
+            while val >= MAX_BYPASS_VAL:
+                syms.append((MAX_BYPASS_VAL, None, True))
+                val -= MAX_BYPASS_VAL
+            syms.append((val, None, True))
+            for j in range(n_bypass):
+                syms.append(((raw_val >> (j * BYPASS_PRECISION)) & MAX_BYPASS_VAL, None, True))
+    x = RANS64_L
+    words = []  # emitted backwards
+    for start, freq, bypass in reversed(syms):
+        if not bypass:
+            x_max = ((RANS64_L >> PRECISION) << 32) * freq
+            if x >= x_max:
+                words.append(x & _M32)
+                x >>= 32
+            x = ((x // freq) << PRECISION) + (x % freq) + start
+        else:
+            freq = 1 << (16 - BYPASS_PRECISION)
+            x_max = ((RANS64_L >> 16) << 32) * freq
+            if x >= x_max:
+                words.append(x & _M32)
+                x >>= 32
+            x = ((x << BYPASS_PRECISION) | start) & _M64
+    words.append((x >> 32) & _M32)
+    words.append(x & _M32)
+    words.reverse()
+    return b"".join(w.to_bytes(4, "little") for w in words)
+
+
+def compress_symbols(sym_chw, cdfs, cdf_lengths, offsets) -> bytes:
+    """rANS string of one latent's symbols (C, H, W) in channel-major order, row = channel."""
+    C = sym_chw.shape[0]
+    flat = np.asarray(sym_chw, dtype=np.int64).reshape(C, -1)
+    idx = np.repeat(np.arange(C), flat.shape[1])
+    return rans_encode_with_indexes(flat.reshape(-1).tolist(), idx.tolist(), cdfs, cdf_lengths, offsets)
