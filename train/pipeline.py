@@ -223,6 +223,8 @@ def train_stage1(student, teacher, beta, train, runs, tag):
             el = time.time() - t0
             log(runs, f"{tag} stage1 step {step}/{c['iters']} distill {distill.item():.4f} bpp {bpp.item():.4f} "
                       f"bytes/img {bpp.item() * npix / 8:.0f} aux {aux.item():.2f} {el / (step + 1):.2f}s/it")
+    # fix the medians (and the tables) now, so stage 2 trains on the symbols the codec will send
+    eb.update(force=True, update_quantiles=True)
     return time.time() - t0
 
 
