@@ -258,6 +258,7 @@ def export_split_bundle(out_dir, name, encoder, eb, trunk, heads, test, mean, st
     with open(os.path.join(folder, "reference", "index.json"), "w") as f:
         json.dump({"images": refs}, f, indent=1)
         f.write("\n")
+    parity = onnx_parity(folder, refs[0], "latent_hat")
     metrics = acc.result()
     metrics.update(bytes_per_image=float(np.mean(nbytes)), jpeg_q90_bytes_per_image=jpeg_bytes(test["images"]),
                    engine="pytorch")
@@ -273,7 +274,7 @@ def export_split_bundle(out_dir, name, encoder, eb, trunk, heads, test, mean, st
         "cloud": {"layout": "trunk", "trunk": {"file": "trunk.onnx", "input": "latent", "output": "features"}},
         "heads": heads_spec(list(heads), "features"),
         "metrics": metrics,
-        "onnx": {"opset": OPSET, "ops": sorted({o for v in ops.values() for o in v})},
+        "onnx": {"opset": OPSET, "ops": sorted({o for v in ops.values() for o in v}), "parity": parity},
         "reference": "reference/index.json",
         "testset": "../testset",
     }
@@ -325,6 +326,7 @@ def export_full_bundle(out_dir, name, stem, trunk, heads, test, mean, std, extra
     with open(os.path.join(folder, "reference", "index.json"), "w") as f:
         json.dump({"images": refs}, f, indent=1)
         f.write("\n")
+    parity = onnx_parity(folder, refs[0], "input")
     metrics = acc.result()
     metrics.update(jpeg_q90_bytes_per_image=jpeg_bytes(test["images"]), engine="pytorch")
     manifest = {
@@ -334,13 +336,44 @@ def export_full_bundle(out_dir, name, stem, trunk, heads, test, mean, std, extra
         "cloud": {"layout": "trunk", "trunk": {"file": "trunk.onnx", "input": "image", "output": "features"}},
         "heads": heads_spec(list(heads), "features"),
         "metrics": metrics,
-        "onnx": {"opset": OPSET, "ops": sorted({o for v in ops.values() for o in v})},
+        "onnx": {"opset": OPSET, "ops": sorted({o for v in ops.values() for o in v}), "parity": parity},
         "reference": "reference/index.json",
         "testset": "../testset",
     }
     if extra:
         manifest.update(extra)
     return write_manifest(folder, manifest)
+
+
+def load_reference(folder, entry):
+    """The reference tensors of one index.json entry, by name, as numpy arrays."""
+    out = {}
+    for t in entry["tensors"]:
+        dt = {"float32": "<f4", "int32": "<i4", "uint8": "u1"}[t["dtype"]]
+        out[t["name"]] = np.fromfile(os.path.join(folder, "reference", t["file"]), dtype=dt).reshape(t["shape"])
+    return out
+
+
+def onnx_parity(folder, entry, trunk_input):
+    """Runs the bundle's graphs with train.onnxcheck on one reference image and
+    returns the largest absolute difference from PyTorch's outputs per graph."""
+    from . import onnxcheck
+
+    ref = load_reference(folder, entry)
+    res = {}
+    if "latent" in ref:
+        got = onnxcheck.run(os.path.join(folder, "encoder.onnx"), {"image": torch.from_numpy(ref["input"])})
+        res["encoder"] = float(np.abs(got["latent"].numpy() - ref["latent"]).max())
+    name = "latent" if trunk_input == "latent_hat" else "image"
+    got = onnxcheck.run(os.path.join(folder, "trunk.onnx"), {name: torch.from_numpy(ref[trunk_input])})
+    res["trunk"] = float(np.abs(got["features"].numpy() - ref["features"]).max())
+    for hn, outs in HEAD_OUTPUTS.items():
+        path = os.path.join(folder, f"head_{hn}.onnx")
+        if not os.path.exists(path):
+            continue
+        got = onnxcheck.run(path, {"features": torch.from_numpy(ref["features"])})
+        res[f"head_{hn}"] = max(float(np.abs(got[o].numpy() - ref[o]).max()) for o in outs)
+    return {"engine": "train.onnxcheck", "max_abs_diff": res}
 
 
 def write_testset(out_dir, test):

@@ -162,3 +162,20 @@ def test_fold_gdn_matches_gdn():
         plain = E.fold_gdn(m)
         assert isinstance(plain[0], E.PlainGDN)
         assert torch.allclose(plain(x), m(x), atol=1e-5)
+
+
+def test_onnx_graphs_match_pytorch(bundle):
+    _, m, _, _, _ = bundle
+    diffs = m["onnx"]["parity"]["max_abs_diff"]
+    assert set(diffs) == {"encoder", "trunk", "head_classify", "head_detect", "head_segment"}
+    assert max(diffs.values()) < 1e-4, diffs
+
+
+def test_onnxcheck_resize_follows_spec():
+    from train import onnxcheck
+
+    x = torch.arange(6, dtype=torch.float32).view(1, 1, 2, 3)
+    lin = onnxcheck._resize(x, [1, 1, 2, 2], "linear", "half_pixel", "floor")
+    assert torch.allclose(lin, F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
+    near = onnxcheck._resize(x, [1, 1, 2, 2], "nearest", "asymmetric", "floor")
+    assert torch.equal(near[0, 0, :, 0], torch.tensor([0.0, 0.0, 3.0, 3.0]))
