@@ -416,8 +416,7 @@ def export_all(out_dir, runs, teacher, test, times, config, mean, std):
     teacher = teacher.eval()
     heads = {"classify": teacher.heads.classify, "detect": teacher.heads.detect, "segment": teacher.heads.segment}
     m = export_full_bundle(out_dir, "fmnist-teacher", teacher.stage1, teacher.trunk, heads, test, mean, std,
-                           extra={"training": {"seconds": times.get("teacher_s"),
-                                               "config": config["teacher"]}})
+                           extra={"training": {"cycles": config["teacher"]}})
     print("fmnist-teacher", m["metrics"], flush=True)
     for beta in config["betas"]:
         tag = beta_tag(beta)
@@ -429,7 +428,10 @@ def export_all(out_dir, runs, teacher, test, times, config, mean, std):
         heads = {"classify": s.heads.classify, "detect": s.heads.detect, "segment": s.heads.segment}
         m = export_split_bundle(out_dir, f"fmnist-es-{tag}", s.encoder, s.entropy_bottleneck, trunk, heads, test,
                                 mean, std, extra={"training": {
-                                    "beta": beta, "stage1_seconds": times.get(f"{tag}_stage1_s"),
-                                    "stage2_seconds": times.get(f"{tag}_stage2_s"),
+                                    "beta": beta, "latent_channels": config["latent_channels"],
                                     "stage1": config["stage1"], "stage2": config["stage2"]}})
         print(f"fmnist-es-{tag}", m["metrics"], flush=True)
+    # Wall-clock times vary from run to run, so they live beside the bundles, outside their hashes.
+    with open(os.path.join(out_dir, "training-times.json"), "w") as f:
+        json.dump(times, f, indent=1, sort_keys=True)
+        f.write("\n")

@@ -31,11 +31,13 @@ CONFIG = {
     "train_scenes": 24000, "train_seed": 1, "train_source": [0, 55000],
     "val_scenes": 1000, "val_seed": 2, "val_source": [55000, 60000],
     "test_scenes": 500, "test_seed": 3,
-    "teacher": {"iters": 1800, "lr": 2e-3, "wd": 1e-4, "warmup": 100, "seed": 10},
+    # two cosine cycles (a warm restart): the first one alone left the teacher short of its targets
+    "teacher": [{"iters": 1800, "lr": 2e-3, "wd": 1e-4, "warmup": 100, "seed": 10},
+                {"iters": 1200, "lr": 1e-3, "wd": 1e-4, "warmup": 50, "seed": 11}],
     "latent_channels": 24,
-    "betas": [0.05, 0.15, 0.45],
-    "stage1": {"iters": 400, "lr": 1e-3, "aux_lr": 1e-3, "seed": 20},
-    "stage2": {"iters": 400, "lr": 5e-4, "wd": 1e-4, "warmup": 30, "seed": 30},
+    "betas": [0.1, 0.3, 0.9],
+    "stage1": {"iters": 450, "lr": 2e-3, "aux_lr": 1e-3, "seed": 20},
+    "stage2": {"iters": 300, "lr": 5e-4, "wd": 1e-4, "warmup": 30, "seed": 30},
 }
 
 
@@ -146,10 +148,9 @@ def load_data(cache):
     return train, val, test, time.time() - t0
 
 
-def train_teacher(train, val, runs):
-    c = CONFIG["teacher"]
+def train_teacher(model, c, train, val, runs):
+    """One cosine cycle of the teacher's training (a fresh AdamW each cycle)."""
     torch.manual_seed(c["seed"])
-    model = Teacher()
     opt = torch.optim.AdamW(model.parameters(), lr=c["lr"], weight_decay=c["wd"])
     t0 = time.time()
     model.train()
@@ -293,16 +294,18 @@ def main(argv=None):
     if args.stop_after == "data":
         return
 
-    tpath = os.path.join(args.runs, "teacher.pt")
+    torch.manual_seed(CONFIG["teacher"][0]["seed"])
     teacher = Teacher()
-    if os.path.exists(tpath):
-        teacher.load_state_dict(torch.load(tpath))
-    else:
-        teacher, dt = train_teacher(train, val, args.runs)
+    for i, phase in enumerate(CONFIG["teacher"]):
+        tpath = os.path.join(args.runs, f"teacher-p{i}.pt")
+        if os.path.exists(tpath):
+            teacher.load_state_dict(torch.load(tpath))
+            continue
+        teacher, dt = train_teacher(teacher, phase, train, val, args.runs)
         torch.save(teacher.state_dict(), tpath)
-        times["teacher_s"] = round(dt, 1)
+        times[f"teacher_p{i}_s"] = round(dt, 1)
         save_times()
-        log(args.runs, f"teacher trained in {dt / 60:.1f} min; val {evaluate(teacher, val)}")
+        log(args.runs, f"teacher cycle {i} trained in {dt / 60:.1f} min; val {evaluate(teacher, val)}")
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
