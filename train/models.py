@@ -207,14 +207,17 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Conv k2 + IGDN, Conv k2 + IGDN, Conv k2 back to the teacher's stride-4 width (sc2bench's layout)."""
+    """Conv k2 + IGDN, Conv k2 + IGDN, Conv k2 back to the teacher's stride-4 width
+    (sc2bench's layout), with biases and a final ReLU: the teacher's stride-4
+    features it stands in for are non-negative, and without biases the decoder is
+    an odd function of the latent, which cannot produce their offsets."""
 
     def __init__(self, latent_channels: int, out_channels: int = 32, width: int = 64):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(latent_channels, width, 2, 1, 1, bias=False), GDN(width, inverse=True),
-            nn.Conv2d(width, out_channels, 2, 1, 0, bias=False), GDN(out_channels, inverse=True),
-            nn.Conv2d(out_channels, out_channels, 2, 1, 1, bias=False))
+            nn.Conv2d(latent_channels, width, 2, 1, 1), GDN(width, inverse=True),
+            nn.Conv2d(width, out_channels, 2, 1, 0), GDN(out_channels, inverse=True),
+            nn.Conv2d(out_channels, out_channels, 2, 1, 1), nn.ReLU())
 
     def forward(self, z):
         return self.layers(z)
