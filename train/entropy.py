@@ -121,6 +121,14 @@ class EntropyBottleneck(nn.Module):
         target = np.log(2 / self.tail_mass - 1)
         self.register_buffer("target", torch.Tensor([-target, 0, target]))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # the tables' shapes are only known after update(): take the saved ones (as CompressAI does)
+        for name in ("_offset", "_quantized_cdf", "_cdf_length"):
+            key = prefix + name
+            if key in state_dict:
+                getattr(self, name).resize_(state_dict[key].shape)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _get_medians(self):
         return self.quantiles[:, :, 1:2]
 

@@ -421,7 +421,10 @@ def export_all(out_dir, runs, teacher, test, times, config, mean, std):
     for beta in config["betas"]:
         tag = beta_tag(beta)
         s = Student(config["latent_channels"])
-        s.load_state_dict(torch.load(os.path.join(runs, f"student-{tag}-stage2.pt")))
+        state = torch.load(os.path.join(runs, f"student-{tag}-stage2.pt"))
+        for k in ("_offset", "_quantized_cdf", "_cdf_length"):
+            getattr(s.entropy_bottleneck, k).resize_(state[f"entropy_bottleneck.{k}"].shape)
+        s.load_state_dict(state)
         s.eval()
         s.entropy_bottleneck.update(force=True)
         trunk = nn.Sequential(s.decoder, s.trunk)

@@ -35,7 +35,7 @@ CONFIG = {
     "teacher": [{"iters": 1800, "lr": 2e-3, "wd": 1e-4, "warmup": 100, "seed": 10},
                 {"iters": 1200, "lr": 1e-3, "wd": 1e-4, "warmup": 50, "seed": 11}],
     "latent_channels": 24,
-    "betas": [0.4, 1.2, 3.6],
+    "betas": [0.15, 0.4, 1.2],
     "stage1": {"iters": 600, "lr": 2e-3, "eb_lr": 1e-2, "aux_lr": 1e-2, "seed": 20},
     "stage2": {"iters": 400, "lr": 5e-4, "wd": 1e-4, "warmup": 30, "seed": 30},
 }
@@ -175,6 +175,14 @@ def train_teacher(model, c, train, val, runs):
 
 
 def student_from_teacher(teacher):
+    """A student whose trunk and heads start as the teacher's.
+
+    Its encoder, bottleneck and decoder are initialised from a fixed RNG state
+    (the one right after seeding and building the teacher), so each student is
+    the same whether the run started from scratch or resumed from checkpoints.
+    """
+    torch.manual_seed(CONFIG["teacher"][0]["seed"])
+    Teacher()  # advances the RNG exactly as building the teacher does
     s = Student(CONFIG["latent_channels"])
     s.trunk.load_state_dict(teacher.trunk.state_dict())
     s.heads.load_state_dict(teacher.heads.state_dict())

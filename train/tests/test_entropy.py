@@ -76,3 +76,13 @@ def test_forward_noise_and_rounding():
     med = eb.quantiles[:, 0, 1].detach().view(1, -1, 1, 1)
     assert torch.equal(y_hat, torch.round(y - med) + med)
     assert eb.loss().item() > 0
+
+
+def test_state_dict_round_trip_with_tables():
+    torch.manual_seed(0)
+    eb = EntropyBottleneck(4)
+    eb.update(update_quantiles=True)
+    back = EntropyBottleneck(4)
+    back.load_state_dict(eb.state_dict())
+    assert torch.equal(back._quantized_cdf, eb._quantized_cdf)
+    assert torch.equal(back._offset, eb._offset) and torch.equal(back._cdf_length, eb._cdf_length)
