@@ -1,3 +1,13 @@
 module github.com/splitstream/splitstream
 
 go 1.26.0
+
+require (
+	github.com/gen2brain/webp v0.5.5
+	github.com/klauspost/compress v1.20.4
+)
+
+require (
+	github.com/ebitengine/purego v0.8.3 // indirect
+	github.com/tetratelabs/wazero v1.9.0 // indirect
+)
