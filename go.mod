@@ -5,6 +5,8 @@ go 1.26.0
 require (
 	github.com/gen2brain/webp v0.5.5
 	github.com/klauspost/compress v1.20.4
+	github.com/yalue/onnxruntime_go v1.27.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
