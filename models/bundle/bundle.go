@@ -35,6 +35,13 @@ func Load(dir string) (*Bundle, error) {
 		return nil, fmt.Errorf("bundle %s: %w", dir, err)
 	}
 	id, _ := m.HashBytes() // validated by ParseManifest
+	got, err := ContentHash(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	if got != id {
+		return nil, fmt.Errorf("bundle %s: content hash is sha256:%x but the manifest says %s: the bundle was modified or is incomplete", dir, got, m.Hash)
+	}
 	return &Bundle{Dir: dir, Manifest: m, ID: id}, nil
 }
 
