@@ -23,6 +23,9 @@ type ModelOptions struct {
 	EngineOptions models.Options
 	// Batch configures dynamic batching of each graph.
 	Batch BatchOptions
+	// Open opens a graph file of the bundle. Nil means
+	// models.OpenFile(Engine, path, EngineOptions); tests supply their own.
+	Open func(path string) (models.Engine, error)
 }
 
 // Model is the cloud side of one bundle: its codecs, its trunk (if any) and
@@ -70,8 +73,12 @@ func LoadModel(b *bundle.Bundle, o ModelOptions) (*Model, error) {
 	if parallel <= 0 {
 		parallel = runtime.GOMAXPROCS(0)
 	}
+	openFile := o.Open
+	if openFile == nil {
+		openFile = func(path string) (models.Engine, error) { return models.OpenFile(o.Engine, path, o.EngineOptions) }
+	}
 	open := func(name, file string, outputs []string) (*stage, error) {
-		eng, err := models.OpenFile(o.Engine, b.Path(file), o.EngineOptions)
+		eng, err := openFile(b.Path(file))
 		if err != nil {
 			return nil, fmt.Errorf("bundle %s: %s: %w", b.Name, name, err)
 		}

@@ -8,7 +8,9 @@ package cloud
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -144,7 +146,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, tlsConf *tls.C
 // stops accepting connections and requests, finishes the requests in
 // flight (up to ShutdownTimeout), and closes the connections.
 func (s *Server) Serve(ctx context.Context, pc net.PacketConn, tlsConf *tls.Config) error {
-	tr := &quic.Transport{Conn: pc}
+	tr := &quic.Transport{Conn: pc, StatelessResetKey: resetKey(tlsConf)}
 	defer tr.Close()
 	ln, err := tr.ListenEarly(tlsConf, s.QUICConfig())
 	if err != nil {
@@ -195,11 +197,27 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn, tlsConf *tls.Conf
 	if !waitTimeout(&s.handlers, s.opts.ShutdownTimeout) {
 		s.opts.Logger.Warn("cloud shutdown timeout: closing connections with requests in flight")
 	}
+	s.linger()
 	s.closeConns()
 	s.handlers.Wait() // their streams are gone now
 	close(s.queue)
 	workers.Wait()
 	return nil
+}
+
+// resetKey derives the stateless reset key from the server's private key,
+// so that a restarted server can reset the connections of its previous run
+// and their clients reconnect at once instead of waiting for a timeout.
+func resetKey(c *tls.Config) *quic.StatelessResetKey {
+	if c == nil || len(c.Certificates) == 0 {
+		return nil
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(c.Certificates[0].PrivateKey)
+	if err != nil {
+		return nil
+	}
+	k := quic.StatelessResetKey(sha256.Sum256(append([]byte("splitstream stateless reset key\x00"), der...)))
+	return &k
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
@@ -211,6 +229,20 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 	case <-time.After(d):
 		return false
 	}
+}
+
+// linger gives the last replies time to be delivered and acknowledged
+// before the connections close (closing a QUIC connection abandons unsent
+// stream data): a few round trips of the slowest connection, 50 ms at least
+// and 1 s at most.
+func (s *Server) linger() {
+	s.mu.Lock()
+	var rtt time.Duration
+	for c := range s.conns {
+		rtt = max(rtt, c.ConnectionStats().SmoothedRTT)
+	}
+	s.mu.Unlock()
+	time.Sleep(min(50*time.Millisecond+4*rtt, time.Second))
 }
 
 func (s *Server) closeConns() {
@@ -226,9 +258,13 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 	log := s.opts.Logger.With("remote", conn.RemoteAddr().String())
 	log.Debug("connection", "0rtt", conn.ConnectionState().Used0RTT)
 	defer func() {
-		s.mu.Lock()
-		delete(s.conns, conn)
-		s.mu.Unlock()
+		// A connection that is still open when the server drains stays in
+		// s.conns, for closeConns to close once its requests are done.
+		if conn.Context().Err() != nil {
+			s.mu.Lock()
+			delete(s.conns, conn)
+			s.mu.Unlock()
+		}
 	}()
 	for {
 		str, err := conn.AcceptStream(ctx)

@@ -28,6 +28,9 @@ type EncoderOptions struct {
 	// Engine is "native" (default) or "ort".
 	Engine        string
 	EngineOptions models.Options
+	// Open opens the encoder graph file. Nil means
+	// models.OpenFile(Engine, path, EngineOptions); tests supply their own.
+	Open func(path string) (models.Engine, error)
 	// Codec overrides the bundle's codec: nil means the learned codec for a
 	// split bundle and PNG for a full one.
 	Codec codec.Codec
@@ -59,7 +62,11 @@ func NewEncoder(b *bundle.Bundle, o EncoderOptions) (*Encoder, error) {
 	if e.Codec.ID().IsImage() {
 		return nil, fmt.Errorf("bundle %s is split: codec %v sends images, not latents", b.Name, e.Codec.ID())
 	}
-	eng, err := models.OpenFile(o.Engine, b.Path(b.Encoder.File), o.EngineOptions)
+	open := o.Open
+	if open == nil {
+		open = func(path string) (models.Engine, error) { return models.OpenFile(o.Engine, path, o.EngineOptions) }
+	}
+	eng, err := open(b.Path(b.Encoder.File))
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: encoder: %w", b.Name, err)
 	}
