@@ -226,22 +226,15 @@ func NextImage(r *bufio.Reader) ([]byte, error) {
 // next marker other than a stuffed zero or a restart marker.
 func scanEntropyData(r *bufio.Reader, buf *bytes.Buffer) error {
 	for {
-		b, err := r.ReadByte()
-		if err != nil {
+		p, err := r.Peek(2)
+		if len(p) < 2 {
 			return fmt.Errorf("stream ends inside JPEG data: %w", noEOF(err))
 		}
-		if b != 0xFF {
-			buf.WriteByte(b)
-		} else {
-			next, err := r.Peek(1)
-			if err != nil {
-				return fmt.Errorf("stream ends inside JPEG data: %w", noEOF(err))
-			}
-			if next[0] != 0x00 && !(next[0] >= 0xD0 && next[0] <= 0xD7) && next[0] != 0xFF {
-				return r.UnreadByte()
-			}
-			buf.WriteByte(b)
+		if p[0] == 0xFF && p[1] != 0x00 && p[1] != 0xFF && !(p[1] >= 0xD0 && p[1] <= 0xD7) {
+			return nil // a marker: left in the reader
 		}
+		b, _ := r.ReadByte()
+		buf.WriteByte(b)
 		if buf.Len() > MaxImageFile {
 			return fmt.Errorf("image over %d bytes", MaxImageFile)
 		}
