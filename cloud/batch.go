@@ -13,11 +13,15 @@ import (
 // BatchOptions configure dynamic batching of one graph.
 type BatchOptions struct {
 	// MaxBatch is the most requests one run of a graph takes. 0 means
-	// DefaultMaxBatch; 1 turns batching off. Graphs whose batch dimension is
-	// fixed always run one request at a time.
+	// DefaultMaxBatch (1: batching off); graphs whose batch dimension is
+	// fixed always run one request at a time. BenchmarkBatching measured no
+	// gain from batching on CPU (2 cores, one thread per run), so it is off
+	// by default; it is meant for GPU execution providers.
 	MaxBatch int
-	// Wait is how long the first request of a batch waits for others.
-	// 0 means DefaultBatchWait.
+	// Wait is how long a batch that is not full waits for more requests
+	// once a slot is free to run it. 0 means none: a batch holds the
+	// requests that queued while every slot was busy, so batching costs no
+	// latency under light load.
 	Wait time.Duration
 	// Parallel is how many batches of one graph may run at once. 0 means 1
 	// per CPU.
@@ -26,8 +30,7 @@ type BatchOptions struct {
 
 // Batching defaults.
 const (
-	DefaultMaxBatch  = 8
-	DefaultBatchWait = 2 * time.Millisecond
+	DefaultMaxBatch = 1
 )
 
 // stage is one graph of a bundle's cloud side (the trunk or a head) with
@@ -75,9 +78,6 @@ func newStage(name string, eng models.Engine, outputs []string, o BatchOptions, 
 	if s.maxBatch == 0 {
 		s.maxBatch = DefaultMaxBatch
 	}
-	if s.wait == 0 {
-		s.wait = DefaultBatchWait
-	}
 	if sh := ins[0].Shape; len(sh) > 0 && sh[0] >= 0 {
 		s.maxBatch = 1 // fixed batch dimension
 	}
@@ -116,9 +116,11 @@ func (s *stage) run(ctx context.Context, x []float32, shape []int) (map[string]m
 	}
 }
 
-// loop gathers calls into batches: a batch closes when it holds maxBatch
-// calls or its first call has waited s.wait, then runs as soon as one of the
-// parallel slots is free; calls keep gathering for the next batch meanwhile.
+// loop gathers calls into batches. It takes a call, waits for one of the
+// parallel slots, then adds the calls that arrived meanwhile (up to
+// maxBatch), and, if wait is positive and the batch is not full, waits up to
+// that long for more. So under light load a call runs at once, and under
+// load (all slots busy) batches form from the calls that queue up.
 func (s *stage) loop() {
 	defer s.wg.Done()
 	for {
@@ -129,18 +131,29 @@ func (s *stage) loop() {
 		case <-s.quit:
 			return
 		}
-		timer := time.NewTimer(s.wait)
-	gather:
+		s.slots <- struct{}{}
+	drain:
 		for len(batch) < s.maxBatch {
 			select {
 			case c := <-s.calls:
 				batch = append(batch, c)
-			case <-timer.C:
-				break gather
+			default:
+				break drain
 			}
 		}
-		timer.Stop()
-		s.slots <- struct{}{}
+		if s.wait > 0 && len(batch) < s.maxBatch {
+			timer := time.NewTimer(s.wait)
+		gather:
+			for len(batch) < s.maxBatch {
+				select {
+				case c := <-s.calls:
+					batch = append(batch, c)
+				case <-timer.C:
+					break gather
+				}
+			}
+			timer.Stop()
+		}
 		s.wg.Add(1)
 		go func() {
 			defer func() { <-s.slots; s.wg.Done() }()

@@ -40,7 +40,7 @@ func runCloud(ctx context.Context, args []string) error {
 	queue := fs.Int("queue", 64, "requests that may wait for a worker; more are answered overloaded")
 	workers := fs.Int("workers", 0, "requests decoded and run at once (0: one per CPU)")
 	maxBatch := fs.Int("max-batch", cloud.DefaultMaxBatch, "most requests per graph run (1: no batching)")
-	batchWait := fs.Duration("batch-wait", cloud.DefaultBatchWait, "how long a batch waits to fill")
+	batchWait := fs.Duration("batch-wait", 0, "how long a batch that is not full waits for more requests once it could run (0: none; batches form from requests that queue while the engine is busy)")
 	verbose := fs.Bool("v", false, "log every refused request")
 	if err := fs.Parse(args); err != nil {
 		return err
