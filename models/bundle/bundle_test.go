@@ -244,3 +244,10 @@ func TestBlankHash(t *testing.T) {
 		t.Fatalf("%s, want %s", got, want)
 	}
 }
+
+func FuzzParseReference(f *testing.F) {
+	f.Add([]byte(`{"images": [{"index": 0, "image": "scene_0000.png", "tensors": [{"name": "input", "dtype": "float32", "shape": [1, 3, 96, 96], "file": "0_input.bin"}]}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = ParseReference(b)
+	})
+}
