@@ -176,57 +176,69 @@ func runEval(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	enc, err := edge.NewEncoder(b, edge.EncoderOptions{Engine: *eng.kind, EngineOptions: eng.options(), Codec: c})
-	if err != nil {
-		return err
-	}
-	defer enc.Close()
-	model, err := cloud.LoadModel(b, cloud.ModelOptions{Engine: *eng.kind, EngineOptions: eng.options(), Batch: cloud.BatchOptions{MaxBatch: 1}})
-	if err != nil {
-		return err
-	}
-	defer model.Close()
-	sc, err := newScorer(b)
-	if err != nil {
-		return err
-	}
-	n := len(sc.ts.Images)
-	if *limit > 0 {
-		n = min(n, *limit)
-	}
-	want := edge.BundleTasks(b)
-	total := 0
 	start := time.Now()
-	for i := range n {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		file, err := os.ReadFile(filepath.Join(sc.ts.Dir, sc.ts.Images[i].File))
-		if err != nil {
-			return err
-		}
-		payload, _, err := enc.Encode(ctx, file)
-		if err != nil {
-			return fmt.Errorf("%s: %w", sc.ts.Images[i].File, err)
-		}
-		total += len(payload)
-		x, err := model.Decode(enc.Codec.ID(), payload, b.Shape())
-		if err != nil {
-			return fmt.Errorf("%s: %w", sc.ts.Images[i].File, err)
-		}
-		out, err := model.Run(ctx, x, want)
-		if err != nil {
-			return fmt.Errorf("%s: %w", sc.ts.Images[i].File, err)
-		}
-		if err := sc.add(i, out.Results, out.Detections); err != nil {
-			return err
-		}
+	r, err := evaluate(ctx, b, *eng.kind, eng.options(), c, *limit)
+	if err != nil {
+		return err
 	}
-	r := sc.result(total)
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(r)
 	}
 	printMetrics(b, r, *eng.kind)
-	fmt.Printf("  codec %v, %.1f s (%.1f ms/image)\n", enc.Codec.ID(), time.Since(start).Seconds(), float64(time.Since(start).Milliseconds())/float64(max(n, 1)))
+	fmt.Printf("  %.1f s (%.1f ms/image)\n", time.Since(start).Seconds(), float64(time.Since(start).Milliseconds())/float64(max(r.Images, 1)))
 	return nil
+}
+
+// evaluate runs the first limit (0: all) test images of a bundle through the
+// split path in one process: encoder, codec encode and decode, trunk, heads
+// and post-processing, and scores the results. c overrides the bundle's
+// codec when not nil.
+func evaluate(ctx context.Context, b *bundle.Bundle, engine string, opts models.Options, c codec.Codec, limit int) (evalResult, error) {
+	enc, err := edge.NewEncoder(b, edge.EncoderOptions{Engine: engine, EngineOptions: opts, Codec: c})
+	if err != nil {
+		return evalResult{}, err
+	}
+	defer enc.Close()
+	model, err := cloud.LoadModel(b, cloud.ModelOptions{Engine: engine, EngineOptions: opts, Batch: cloud.BatchOptions{MaxBatch: 1}})
+	if err != nil {
+		return evalResult{}, err
+	}
+	defer model.Close()
+	sc, err := newScorer(b)
+	if err != nil {
+		return evalResult{}, err
+	}
+	n := len(sc.ts.Images)
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	want := edge.BundleTasks(b)
+	total := 0
+	for i := range n {
+		if err := ctx.Err(); err != nil {
+			return evalResult{}, err
+		}
+		name := sc.ts.Images[i].File
+		file, err := os.ReadFile(filepath.Join(sc.ts.Dir, name))
+		if err != nil {
+			return evalResult{}, err
+		}
+		payload, _, err := enc.Encode(ctx, file)
+		if err != nil {
+			return evalResult{}, fmt.Errorf("%s: %w", name, err)
+		}
+		total += len(payload)
+		x, err := model.Decode(enc.Codec.ID(), payload, b.Shape())
+		if err != nil {
+			return evalResult{}, fmt.Errorf("%s: %w", name, err)
+		}
+		out, err := model.Run(ctx, x, want)
+		if err != nil {
+			return evalResult{}, fmt.Errorf("%s: %w", name, err)
+		}
+		if err := sc.add(i, out.Results, out.Detections); err != nil {
+			return evalResult{}, err
+		}
+	}
+	return sc.result(total), nil
 }
