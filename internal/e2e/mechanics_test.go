@@ -427,3 +427,24 @@ func TestReconnectResumes0RTT(t *testing.T) {
 		t.Fatalf("the reconnection did not resume with 0-RTT")
 	}
 }
+
+func TestDeadlineExceeded(t *testing.T) {
+	f := newFixture(t, fixtureOptions{delay: 40 * time.Millisecond, model: cloud.ModelOptions{Batch: cloud.BatchOptions{MaxBatch: 1}}})
+	enc := f.newEncoder(t)
+	client := f.newClient(t)
+	h, payload := f.request(t, enc, pngImage(t, 9), 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.DeadlineMS = 50 // the trunk and the heads take 80 ms
+	r, err := client.Do(ctx, h, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != wire.StatusDeadlineExceeded {
+		t.Fatalf("status %v (%s), want deadline_exceeded", r.Status, r.Message)
+	}
+	h.DeadlineMS = 5000
+	if r, err = client.Do(ctx, h, payload); err != nil || r.Status != wire.StatusOK {
+		t.Fatalf("with time enough: %v %+v", err, r)
+	}
+}
