@@ -139,11 +139,11 @@ func printMetrics(b *bundle.Bundle, r evalResult, engine string) {
 	row("top1 (%)", r.Top1, m.Top1, 100)
 	row("mAP@0.5", r.MAP50, m.MAP50, 1)
 	row("mIoU", r.MIoU, m.MIoU, 1)
-	rec := m.BytesPerImage
-	if b.Kind == bundle.KindFull {
-		rec = m.JPEGQ90BytesPerImage
+	if b.Kind == bundle.KindSplit {
+		fmt.Printf("  %-16s %10.1f %10.1f   (JPEG q90 of the input: %.1f)\n", "bytes/image", r.BytesPerImage, m.BytesPerImage, m.JPEGQ90BytesPerImage)
+	} else {
+		fmt.Printf("  %-16s %10.1f %10s   (JPEG q90 of the input: %.1f)\n", "bytes/image", r.BytesPerImage, "-", m.JPEGQ90BytesPerImage)
 	}
-	fmt.Printf("  %-16s %10.1f %10.1f\n", "bytes/image", r.BytesPerImage, rec)
 }
 
 func runEval(ctx context.Context, args []string) error {
