@@ -64,8 +64,9 @@ type Options struct {
 	// default for ort.
 	Threads int
 	// ORTLibrary is the path of ONNX Runtime's shared library
-	// (libonnxruntime.so); empty means $SPLITSTREAM_ORT_LIB. Only "ort"
-	// uses it. The first ort engine of a process loads the library; later
+	// (libonnxruntime.so); empty means $SPLITSTREAM_ORT_LIB, or else
+	// DefaultORTLibrary when that file exists (where `make ort` puts it).
+	// Only "ort" uses it. The first ort engine of a process loads the library; later
 	// ones must name the same file.
 	ORTLibrary string
 	// ExecutionProvider selects ONNX Runtime's execution provider: "" or
@@ -83,6 +84,25 @@ type Options struct {
 // ORTLibraryEnv is the environment variable that names ONNX Runtime's
 // shared library when Options.ORTLibrary is empty.
 const ORTLibraryEnv = "SPLITSTREAM_ORT_LIB"
+
+// DefaultORTLibrary is where `make ort` puts the library, relative to the
+// repository root.
+const DefaultORTLibrary = "third_party/ort/libonnxruntime.so"
+
+// ortLibrary resolves the library path: the option, the environment, the
+// default location if present.
+func ortLibrary(opt string) string {
+	if opt != "" {
+		return opt
+	}
+	if env := os.Getenv(ORTLibraryEnv); env != "" {
+		return env
+	}
+	if _, err := os.Stat(DefaultORTLibrary); err == nil {
+		return DefaultORTLibrary
+	}
+	return ""
+}
 
 // ErrNoCgo is returned by Open for the ort engine in a binary built
 // without cgo.

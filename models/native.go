@@ -33,4 +33,7 @@ func (r nativeRunner) run(ctx context.Context, in []Tensor) ([]Tensor, error) {
 	return res, nil
 }
 
-func (nativeRunner) close() error { return nil }
+func (r nativeRunner) close() error {
+	r.m.Close()
+	return nil
+}

@@ -4,7 +4,6 @@ package models
 
 import (
 	"context"
-	"os"
 
 	"github.com/splitstream/splitstream/models/ort"
 )
@@ -12,10 +11,7 @@ import (
 type ortRunner struct{ s *ort.Session }
 
 func openORT(model []byte, ins, outs []TensorInfo, opts Options) (runner, error) {
-	lib := opts.ORTLibrary
-	if lib == "" {
-		lib = os.Getenv(ORTLibraryEnv)
-	}
+	lib := ortLibrary(opts.ORTLibrary)
 	names := func(ts []TensorInfo) []string {
 		out := make([]string, len(ts))
 		for k, t := range ts {

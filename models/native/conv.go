@@ -3,6 +3,8 @@ package native
 import (
 	"errors"
 	"fmt"
+
+	"github.com/splitstream/splitstream/internal/gemm"
 )
 
 // convGeom is a 2-D convolution's geometry (1-D ones use h = kh = 1).
@@ -180,7 +182,12 @@ func dConv(c *opCtx) ([]*value, error) {
 	if g.grp == g.c && g.m == g.c {
 		run = depthwise(g, opnd(x), w.f, bias, y.id, f, c.b.threads)
 	} else {
-		run, scratch = convGemm(g, opnd(x), w.f, bias, y.id, f, c.b.threads)
+		if useShifted(g) {
+			sh := newShifted(g, w.f, c.b.threads)
+			run, scratch = sh.kernel(opnd(x), bias, y.id, f, c.b.threads), sh.size
+		} else {
+			run, scratch = convGemm(g, opnd(x), w.f, bias, y.id, f, c.b.threads)
+		}
 	}
 	c.b.add("Conv", c.in[:1], []*value{y}, scratch, run)
 	c.b.fusable[y.id] = f
@@ -190,45 +197,55 @@ func dConv(c *opCtx) ([]*value, error) {
 // convGemm lowers a convolution to matrix products per tile of output
 // positions: im2col of the tile into per-worker scratch (not needed for
 // 1x1 stride-1 unpadded kernels), then W (Mg x K) times the columns.
+//
+// Strided kernels first split each input plane into stride_h x stride_w
+// phase planes (phase (ry, rx) holds x[sh*a+ry][sw*b+rx]), so that every
+// im2col row is a run of unit-stride copies.
 func convGemm(g convGeom, x operand, w, bias []float32, yid int, f *fusable, threads int) (kernel, int) {
 	cg, mg := g.c/g.grp, g.m/g.grp
 	k := cg * g.kh * g.kw
-	ohw, hw := g.oh*g.ow, g.h*g.w
+	ohw := g.oh * g.ow
 	pointwise := g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt+g.pl+g.pb+g.pr == 0
-	// Tiles: the columns of one tile should stay in cache (about 512 KiB),
-	// and there should be a few tiles per worker to balance the load.
-	tile := max(64, (128<<10)/max(k, 1))
+	// Tiles: the columns of one tile should stay in cache, and there
+	// should be a few tiles per worker to balance the load.
+	tile := max(64, (512<<10)/4/max(k, 1))
 	tile = min(tile, max(16, ohw/(4*max(threads, 1))))
 	tile = (tile + 15) &^ 15
 	tile = min(tile, ohw)
 	tiles := (ohw + tile - 1) / tile
-	scratch := 0
+	src := newPlanes(g)
+	scratch := src.size
 	if !pointwise {
-		scratch = threads * k * tile
+		scratch += threads * k * tile
 	}
 	items := g.n * g.grp * tiles
-	return func(bufs [][]float32, sc []float32) {
+	packed := make([]*gemm.PackedA, g.grp)
+	for gi := range packed {
+		packed[gi] = gemm.PackA(mg, k, w[gi*mg*k:], k)
+	}
+	return func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := x.get(bufs), bufs[yid]
 		act := f.act
-		parallelWorkers(items, 1, threads, func(worker, lo, _ int) {
+		planes := src.prepare(xs, sc[:src.size], tm, threads)
+		cols := sc[src.size:]
+		tm.parallelWorkers(items, 1, threads, func(worker, lo, _ int) {
 			t := lo % tiles
 			gi := (lo / tiles) % g.grp
 			n := lo / (tiles * g.grp)
 			j0 := t * tile
 			j1 := min(j0+tile, ohw)
 			tn := j1 - j0
-			xg := xs[(n*g.c+gi*cg)*hw:]
 			yg := ys[(n*g.m+gi*mg)*ohw:]
 			var b []float32
 			ldb := ohw
 			if pointwise {
-				b = xg[j0:]
+				b = xs[(n*g.c+gi*cg)*ohw+j0:]
 			} else {
-				b = sc[worker*k*tile : worker*k*tile+k*tn]
-				im2col(g, xg, cg, j0, j1, b)
+				b = cols[worker*k*tile : worker*k*tile+k*tn]
+				src.im2col(planes, n*g.c+gi*cg, cg, j0, j1, b)
 				ldb = tn
 			}
-			sgemm(mg, tn, k, w[gi*mg*k:], k, b, ldb, yg[j0:], ohw, false, 1)
+			gemm.SgemmPacked(packed[gi], tn, b, ldb, yg[j0:], ohw, false, 1)
 			if bias != nil || act != nil {
 				for r := range mg {
 					seg := yg[r*ohw+j0 : r*ohw+j1]
@@ -247,46 +264,115 @@ func convGemm(g convGeom, x operand, w, bias []float32, yid int, f *fusable, thr
 	}, scratch
 }
 
+// planes is how im2col reads a convolution's input: each input plane as
+// sh*sw phase planes of ph x pw (one plane of h x w when unstrided).
+type planes struct {
+	g      convGeom
+	ph, pw int
+	size   int // scratch floats for the phase planes (0 when unstrided)
+}
+
+func newPlanes(g convGeom) planes {
+	p := planes{g: g, ph: g.h, pw: g.w}
+	if g.sh > 1 || g.sw > 1 {
+		p.ph, p.pw = ceilDiv(g.h, g.sh), ceilDiv(g.w, g.sw)
+		p.size = g.n * g.c * g.sh * g.sw * p.ph * p.pw
+	}
+	return p
+}
+
+// prepare splits x into phase planes in buf, or returns x when unstrided.
+func (p planes) prepare(x, buf []float32, tm *team, threads int) []float32 {
+	if p.size == 0 {
+		return x
+	}
+	g := p.g
+	hw, pp := g.h*g.w, p.ph*p.pw
+	tm.parallelFor(g.n*g.c, threads, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			in := x[c*hw : (c+1)*hw]
+			for ry := range g.sh {
+				for rx := range g.sw {
+					out := buf[((c*g.sh+ry)*g.sw+rx)*pp:][:pp]
+					for a := range p.ph {
+						row := out[a*p.pw : (a+1)*p.pw]
+						iy := a*g.sh + ry
+						if iy >= g.h {
+							clear(row)
+							continue
+						}
+						src := in[iy*g.w : (iy+1)*g.w]
+						n := clamp(ceilDiv(g.w-rx, g.sw), 0, p.pw)
+						clear(row[n:])
+						if g.sw == 1 {
+							copy(row[:n], src[min(rx, len(src)):])
+							continue
+						}
+						if g.sw == 2 {
+							s := src[min(rx, len(src)):max(rx+2*n-1, min(rx, len(src)))]
+							for b := range row[:n] {
+								row[b] = s[2*b]
+							}
+							continue
+						}
+						for b := range row[:n] {
+							row[b] = src[b*g.sw+rx]
+						}
+					}
+				}
+			}
+		}
+	})
+	return buf
+}
+
 // im2col writes the columns j0..j1 (output positions) of the unrolled
-// input x (cg channels) into col, row-major (k rows of j1-j0).
-func im2col(g convGeom, x []float32, cg, j0, j1 int, col []float32) {
+// input (cg channels from channel c0 of the prepared planes) into col,
+// row-major (cg*kh*kw rows of j1-j0).
+func (p planes) im2col(src []float32, c0, cg, j0, j1 int, col []float32) {
+	g := p.g
 	tn := j1 - j0
-	hw := g.h * g.w
+	pp := p.ph * p.pw
 	r := 0
 	for ci := range cg {
-		plane := x[ci*hw : (ci+1)*hw]
 		for ky := range g.kh {
+			offy := ky*g.dh - g.pt
+			ry, qy := offy-floorDiv(offy, g.sh)*g.sh, floorDiv(offy, g.sh)
 			for kx := range g.kw {
+				offx := kx*g.dw - g.pl
+				rx, qx := offx-floorDiv(offx, g.sw)*g.sw, floorDiv(offx, g.sw)
+				plane := src[(((c0+ci)*g.sh+ry)*g.sw+rx)*pp:][:pp]
 				row := col[r*tn : (r+1)*tn]
 				r++
-				xlo, xhi := validRange(g.ow, g.sw, g.pl, kx*g.dw, g.w)
-				for j := j0; j < j1; {
-					oy, ox0 := j/g.ow, j%g.ow
+				// Output x reads plane column ox+qx, valid in [0, pw).
+				xlo, xhi := clamp(-qx, 0, g.ow), clamp(p.pw-qx, 0, g.ow)
+				oy, ox0 := j0/g.ow, j0%g.ow
+				for j := j0; j < j1; oy, ox0 = oy+1, 0 {
 					ox1 := min(g.ow, ox0+j1-j)
 					seg := row[j-j0 : j-j0+ox1-ox0]
 					j += ox1 - ox0
-					iy := oy*g.sh - g.pt + ky*g.dh
-					if iy < 0 || iy >= g.h {
-						clear(seg)
+					a := oy + qy
+					if a < 0 || a >= p.ph {
+						for i := range seg {
+							seg[i] = 0
+						}
 						continue
 					}
-					lo, hi := clamp(xlo, ox0, ox1), clamp(xhi, ox0, ox1)
-					clear(seg[:lo-ox0])
-					clear(seg[hi-ox0:])
+					lo, hi := max(xlo, ox0), min(xhi, ox1)
 					if lo >= hi {
+						for i := range seg {
+							seg[i] = 0
+						}
 						continue
 					}
-					src := plane[iy*g.w:]
-					ix := lo*g.sw - g.pl + kx*g.dw
-					dst := seg[lo-ox0 : hi-ox0]
-					if g.sw == 1 {
-						copy(dst, src[ix:ix+len(dst)])
-						continue
+					for i := range seg[:lo-ox0] {
+						seg[i] = 0
 					}
-					for i := range dst {
-						dst[i] = src[ix]
-						ix += g.sw
+					for i := hi - ox0; i < len(seg); i++ {
+						seg[i] = 0
 					}
+					base := a*p.pw + qx
+					copy(seg[lo-ox0:hi-ox0], plane[base+lo:base+hi])
 				}
 			}
 		}
@@ -298,10 +384,10 @@ func im2col(g convGeom, x []float32, cg, j0, j1 int, col []float32) {
 func depthwise(g convGeom, x operand, w, bias []float32, yid int, f *fusable, threads int) kernel {
 	hw, ohw := g.h*g.w, g.oh*g.ow
 	kk := g.kh * g.kw
-	return func(bufs [][]float32, _ []float32) {
+	return func(bufs [][]float32, _ []float32, tm *team) {
 		xs, ys := x.get(bufs), bufs[yid]
 		act := f.act
-		parallelFor(g.n*g.c, threads, func(lo, hi int) {
+		tm.parallelFor(g.n*g.c, threads, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
 				ch := p % g.c
 				in := xs[p*hw : (p+1)*hw]
@@ -412,15 +498,25 @@ func dConvTranspose(c *opCtx) ([]*value, error) {
 	}
 	hw, ohw := g.h*g.w, g.oh*g.ow
 	xo, threads := opnd(x), c.b.threads
+	packed := make([]*gemm.PackedA, g.grp)
+	for gi := range packed {
+		packed[gi] = gemm.PackA(rows, cg, wt[gi*rows*cg:], cg)
+	}
+	// Column chunks of the product, a few per worker.
+	ctTile := max(16, (hw/(4*max(threads, 1))+15)&^15)
 	f := &fusable{}
-	c.b.add("ConvTranspose", c.in[:1], []*value{y}, rows*hw, func(bufs [][]float32, sc []float32) {
+	c.b.add("ConvTranspose", c.in[:1], []*value{y}, rows*hw, func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]
 		col := sc[:rows*hw]
 		act := f.act
 		for n := range g.n {
 			for gi := range g.grp {
-				sgemm(rows, hw, cg, wt[gi*rows*cg:], cg, xs[(n*g.c+gi*cg)*hw:], hw, col, hw, false, threads)
-				parallelFor(mg, threads, func(lo, hi int) {
+				xg := xs[(n*g.c+gi*cg)*hw:]
+				pa := packed[gi]
+				tm.parallelWorkers(hw, ctTile, threads, func(_, lo, hi int) {
+					gemm.SgemmPacked(pa, hi-lo, xg[lo:], hw, col[lo:], hw, false, 1)
+				})
+				tm.parallelFor(mg, threads, func(lo, hi int) {
 					for m := lo; m < hi; m++ {
 						oc := gi*mg + m
 						out := ys[(n*g.m+oc)*ohw : (n*g.m+oc+1)*ohw]

@@ -157,14 +157,6 @@ func (act activation) apply(dst, src []float32) {
 	}
 }
 
-// chunked runs f over [0, n) in parallel chunks when n is large.
-func chunked(n, threads int, f func(lo, hi int)) {
-	if n < parallelMin {
-		threads = 1
-	}
-	parallelFor(n, threads, f)
-}
-
 func dUnary(c *opCtx) ([]*value, error) {
 	x, err := c.need(0)
 	if err != nil {
@@ -191,9 +183,9 @@ func dUnary(c *opCtx) ([]*value, error) {
 		return nil, err
 	}
 	src, n, threads := opnd(x), prod(x.shape), c.b.threads
-	c.b.add(c.n.OpType, c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+	c.b.add(c.n.OpType, c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 		s, d := src.get(bufs), bufs[y.id]
-		chunked(n, threads, func(lo, hi int) { act.apply(d[lo:hi], s[lo:hi]) })
+		tm.chunked(n, threads, func(lo, hi int) { act.apply(d[lo:hi], s[lo:hi]) })
 	})
 	return []*value{y}, nil
 }
@@ -288,9 +280,9 @@ func dBinary(c *opCtx) ([]*value, error) {
 			fallthrough
 		case 1:
 			src, n, threads := opnd(a), prod(shape), c.b.threads
-			c.b.add("Pow", []*value{a}, []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+			c.b.add("Pow", []*value{a}, []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 				s, d := src.get(bufs), bufs[y.id]
-				chunked(n, threads, func(lo, hi int) { act.apply(d[lo:hi], s[lo:hi]) })
+				tm.chunked(n, threads, func(lo, hi int) { act.apply(d[lo:hi], s[lo:hi]) })
 			})
 			return []*value{y}, nil
 		}
@@ -300,10 +292,10 @@ func dBinary(c *opCtx) ([]*value, error) {
 	if bc.inner*bc.outer < parallelMin {
 		threads = 1
 	}
-	c.b.add(c.n.OpType, []*value{a, b}, []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+	c.b.add(c.n.OpType, []*value{a, b}, []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 		x, z, d := pa.get(bufs), pb.get(bufs), bufs[y.id]
 		if bc.outer == 1 && bc.inner >= parallelMin && threads > 1 {
-			parallelFor(bc.inner, threads, func(lo, hi int) {
+			tm.parallelFor(bc.inner, threads, func(lo, hi int) {
 				xa, za := x, z
 				if bc.sa == 1 {
 					xa = x[lo:hi]
@@ -315,7 +307,7 @@ func dBinary(c *opCtx) ([]*value, error) {
 			})
 			return
 		}
-		parallelFor(bc.outer, threads, func(lo, hi int) {
+		tm.parallelFor(bc.outer, threads, func(lo, hi int) {
 			for o := lo; o < hi; o++ {
 				oa, ob := int(bc.offA[o]), int(bc.offB[o])
 				binLoop(op, d[o*bc.inner:(o+1)*bc.inner], x[oa:], z[ob:], bc.sa, bc.sb)

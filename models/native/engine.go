@@ -6,7 +6,9 @@
 //
 // A Model is safe for concurrent use: each concurrent Run takes its own
 // workspace from the plan's pool (allocated on first need, then reused), so
-// runs in parallel cost memory, not correctness.
+// runs in parallel cost memory, not correctness. Each workspace has its
+// own team of worker goroutines (Threads-1 of them), which spin briefly
+// between parallel loops and park when idle; Close stops them.
 package native
 
 import (
@@ -162,7 +164,7 @@ func (m *Model) Run(ctx context.Context, in []Tensor) ([]Tensor, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		s.run(ws.bufs, ws.scratch)
+		s.run(ws.bufs, ws.scratch, ws.team)
 	}
 	out := make([]Tensor, len(p.outputs))
 	for k, v := range p.outputs {
@@ -175,6 +177,21 @@ func (m *Model) Run(ctx context.Context, in []Tensor) ([]Tensor, error) {
 		out[k] = t
 	}
 	return out, nil
+}
+
+// Close stops the worker goroutines of the model's idle workspaces. The
+// model must not be used afterwards.
+func (m *Model) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range m.plans {
+		p.mu.Lock()
+		for _, ws := range p.pool {
+			ws.team.close()
+		}
+		p.pool = nil
+		p.mu.Unlock()
+	}
 }
 
 func (p *plan) get() *workspace {

@@ -72,7 +72,7 @@ func dGemm(c *opCtx) ([]*value, error) {
 	}
 	ao, bo, threads := opnd(a), opnd(b), c.b.threads
 	f := &fusable{}
-	c.b.add("Gemm", c.in, []*value{y}, scratch, func(bufs [][]float32, sc []float32) {
+	c.b.add("Gemm", c.in, []*value{y}, scratch, func(bufs [][]float32, sc []float32, tm *team) {
 		as, ys := ao.get(bufs), bufs[y.id]
 		if ta {
 			t := sc[:m*k]
@@ -194,7 +194,7 @@ func dMatMul(c *opCtx) ([]*value, error) {
 		if prod(batchA) != prod(batch) {
 			return nil, fmt.Errorf("matmul: broadcasting A %v against B %v is not supported", a.shape, b.shape)
 		}
-		c.b.add("MatMul", c.in, []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+		c.b.add("MatMul", c.in, []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 			ys := bufs[y.id]
 			sgemm(rows, n, k, ao.get(bufs), k, bo.get(bufs), n, ys, n, false, threads)
 			if act := f.act; act != nil {
@@ -208,7 +208,7 @@ func dMatMul(c *opCtx) ([]*value, error) {
 	forEachIndex(batch, [][]int{bstrides(batchA, batch), bstrides(batchB, batch)}, func(_ int, offs []int) {
 		offA, offB = append(offA, offs[0]*m*k), append(offB, offs[1]*k*n)
 	})
-	c.b.add("MatMul", c.in, []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+	c.b.add("MatMul", c.in, []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 		xa, xb, ys := ao.get(bufs), bo.get(bufs), bufs[y.id]
 		for i := range offA {
 			sgemm(m, n, k, xa[offA[i]:], k, xb[offB[i]:], n, ys[i*m*n:], n, false, threads)

@@ -86,7 +86,7 @@ func (c *opCtx) gatherStep(x *value, shape []int, src []int, fill float32) ([]*v
 		idx[k] = int32(s)
 	}
 	xo := opnd(x)
-	c.b.add(c.n.OpType, []*value{x}, []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+	c.b.add(c.n.OpType, []*value{x}, []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]
 		for k, s := range idx {
 			if s < 0 {
@@ -246,7 +246,7 @@ func dConcat(c *opCtx) ([]*value, error) {
 		ops[k], blks[k] = opnd(v), prod(v.shape[axis:])
 		total += blks[k]
 	}
-	c.b.add("Concat", c.in, []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+	c.b.add("Concat", c.in, []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 		ys := bufs[y.id]
 		off := 0
 		for k, o := range ops {
@@ -300,9 +300,9 @@ func dBatchNorm(c *opCtx) ([]*value, error) {
 	if planes*inner < parallelMin {
 		threads = 1
 	}
-	c.b.add("BatchNormalization", c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+	c.b.add("BatchNormalization", c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]
-		parallelFor(planes, threads, func(lo, hi int) {
+		tm.parallelFor(planes, threads, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
 				a, b := scale[p%ch], shift[p%ch]
 				src, dst := xs[p*inner:(p+1)*inner], ys[p*inner:(p+1)*inner]
@@ -340,9 +340,9 @@ func dSoftmax(c *opCtx) ([]*value, error) {
 		return nil, err
 	}
 	xo, threads := opnd(x), c.b.threads
-	c.b.add("Softmax", c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+	c.b.add("Softmax", c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]
-		parallelFor(outer*inner, threads, func(lo, hi int) {
+		tm.parallelFor(outer*inner, threads, func(lo, hi int) {
 			for q := lo; q < hi; q++ {
 				base := (q/inner)*n*inner + q%inner
 				m := float32(math.Inf(-1))
@@ -404,7 +404,7 @@ func dReduce(c *opCtx) ([]*value, error) {
 	forEachIndex(x.shape, [][]int{ost}, func(_ int, offs []int) { dst = append(dst, int32(offs[0])) })
 	op := c.n.OpType
 	xo := opnd(x)
-	c.b.add(op, c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+	c.b.add(op, c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]
 		if op == "ReduceMax" {
 			for i := range ys {

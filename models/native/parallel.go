@@ -1,61 +1,165 @@
 package native
 
-import "sync"
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+)
 
-// parallelFor splits [0, n) into at most threads contiguous chunks and runs
-// f on each, the first on the calling goroutine.
-func parallelFor(n, threads int, f func(lo, hi int)) {
-	if threads <= 1 || n <= 1 {
+// team is a set of worker goroutines that one workspace's kernels share
+// for their parallel loops. Between loops the workers spin for a short
+// while before parking: a run issues a parallel loop every few
+// milliseconds, and waking a parked thread on a busy machine can take
+// longer than the loop itself.
+//
+// A nil *team runs everything on the calling goroutine.
+type team struct {
+	workers int // goroutines besides the caller
+	gen     atomic.Uint64
+	quit    atomic.Bool
+	sleep   []atomic.Bool
+	wake    []chan struct{}
+	cur     atomic.Pointer[job]
+}
+
+// job is one parallel loop.
+type job struct {
+	f       func(worker, item int)
+	n       int64
+	threads int // workers allowed, the caller included
+	next    atomic.Int64
+	done    atomic.Int64
+}
+
+// spinFor is how long an idle worker spins before parking: long enough to
+// bridge the gap between two steps of a run, short enough not to burn a
+// core between runs.
+const spinFor = 200 * time.Microsecond
+
+func newTeam(threads int) *team {
+	if threads <= 1 {
+		return nil
+	}
+	t := &team{workers: threads - 1, sleep: make([]atomic.Bool, threads-1), wake: make([]chan struct{}, threads-1)}
+	for w := range t.workers {
+		t.wake[w] = make(chan struct{}, 1)
+		go t.work(w)
+	}
+	return t
+}
+
+// close stops the workers.
+func (t *team) close() {
+	if t == nil {
+		return
+	}
+	t.quit.Store(true)
+	t.gen.Add(1)
+	for w := range t.workers {
+		select {
+		case t.wake[w] <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (t *team) work(w int) {
+	seen := t.gen.Load()
+	for {
+		if !t.waitGen(w, seen) {
+			return
+		}
+		seen = t.gen.Load()
+		if j := t.cur.Load(); j != nil && w+1 < j.threads {
+			j.loop(w + 1)
+		}
+	}
+}
+
+// waitGen waits until the generation moves past seen; false means quit.
+func (t *team) waitGen(w int, seen uint64) bool {
+	start := time.Now()
+	for spins := 0; t.gen.Load() == seen; spins++ {
+		if spins&63 != 63 {
+			continue
+		}
+		if time.Since(start) < spinFor {
+			runtime.Gosched()
+			continue
+		}
+		// Park: announce, re-check, then block until the dispatcher
+		// (who clears the flag) sends the token.
+		t.sleep[w].Store(true)
+		if t.gen.Load() != seen && t.sleep[w].CompareAndSwap(true, false) {
+			break
+		}
+		<-t.wake[w]
+		start = time.Now()
+	}
+	return !t.quit.Load()
+}
+
+// loop takes items of the job until none are left.
+func (j *job) loop(worker int) {
+	for {
+		i := j.next.Add(1) - 1
+		if i >= j.n {
+			return
+		}
+		j.f(worker, int(i))
+		j.done.Add(1)
+	}
+}
+
+// run calls f(worker, item) for every item in [0, n) on at most threads
+// goroutines; worker is in [0, threads). Workers that arrive late find
+// the items taken; run returns when every item is done.
+func (t *team) run(n, threads int, f func(worker, item int)) {
+	if t == nil || threads <= 1 || n <= 1 {
+		for i := range n {
+			f(0, i)
+		}
+		return
+	}
+	j := &job{f: f, n: int64(n), threads: threads}
+	t.cur.Store(j)
+	t.gen.Add(1)
+	for w := range min(t.workers, threads-1) {
+		if t.sleep[w].CompareAndSwap(true, false) {
+			t.wake[w] <- struct{}{}
+		}
+	}
+	j.loop(0)
+	for spins := 0; j.done.Load() < j.n; spins++ {
+		if spins&63 == 63 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// parallelFor splits [0, n) into at most threads contiguous chunks and
+// runs f on each.
+func (t *team) parallelFor(n, threads int, f func(lo, hi int)) {
+	if t == nil || threads <= 1 || n <= 1 {
 		f(0, n)
 		return
 	}
-	t := min(threads, n)
-	var wg sync.WaitGroup
-	wg.Add(t - 1)
-	for k := 1; k < t; k++ {
-		go func() {
-			defer wg.Done()
-			f(k*n/t, (k+1)*n/t)
-		}()
-	}
-	f(0, n/t)
-	wg.Wait()
+	c := min(threads, n)
+	t.run(c, c, func(_, k int) { f(k*n/c, (k+1)*n/c) })
 }
 
 // parallelWorkers runs f(worker, lo, hi) over [0, n) in chunks of size
-// chunk, handed out dynamically to at most threads workers; worker is in
-// [0, threads) so that f can use per-worker scratch memory.
-func parallelWorkers(n, chunk, threads int, f func(worker, lo, hi int)) {
+// chunk, handed out dynamically; worker is in [0, threads) so that f can
+// use per-worker scratch memory.
+func (t *team) parallelWorkers(n, chunk, threads int, f func(worker, lo, hi int)) {
 	chunks := (n + chunk - 1) / chunk
-	if threads <= 1 || chunks <= 1 {
-		for lo := 0; lo < n; lo += chunk {
-			f(0, lo, min(lo+chunk, n))
-		}
-		return
+	t.run(chunks, threads, func(w, c int) { f(w, c*chunk, min((c+1)*chunk, n)) })
+}
+
+// chunked runs f over [0, n) in parallel chunks when n is large.
+func (t *team) chunked(n, threads int, f func(lo, hi int)) {
+	if n < parallelMin {
+		threads = 1
 	}
-	t := min(threads, chunks)
-	var mu sync.Mutex
-	next := 0
-	work := func(w int) {
-		for {
-			mu.Lock()
-			c := next
-			next++
-			mu.Unlock()
-			if c >= chunks {
-				return
-			}
-			f(w, c*chunk, min((c+1)*chunk, n))
-		}
-	}
-	var wg sync.WaitGroup
-	wg.Add(t - 1)
-	for w := 1; w < t; w++ {
-		go func() {
-			defer wg.Done()
-			work(w)
-		}()
-	}
-	work(0)
-	wg.Wait()
+	t.parallelFor(n, threads, f)
 }

@@ -1,6 +1,7 @@
 package native
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -20,7 +21,7 @@ func (v *value) static() bool { return v.st != nil }
 
 // kernel runs one step. bufs holds every dynamic value's buffer by id;
 // scratch is working memory of the size the step asked for.
-type kernel func(bufs [][]float32, scratch []float32)
+type kernel func(bufs [][]float32, scratch []float32, tm *team)
 
 type step struct {
 	op      string
@@ -88,7 +89,7 @@ func (b *builder) fold(mark int, outs []*value) {
 	}
 	scratch := make([]float32, b.scratch)
 	for _, s := range b.steps[mark:] {
-		s.run(bufs, scratch)
+		s.run(bufs, scratch, nil)
 	}
 	b.steps = b.steps[:mark]
 	for _, v := range outs {
@@ -107,6 +108,7 @@ type plan struct {
 	phys    []int    // value id -> physical buffer index (-1: none)
 	bufSize []int    // size of each physical buffer
 	sizes   []int    // value id -> element count
+	threads int
 	scratch int
 
 	mu   sync.Mutex
@@ -118,6 +120,7 @@ type plan struct {
 type workspace struct {
 	bufs    [][]float32
 	scratch []float32
+	team    *team
 }
 
 func (p *plan) newWorkspace() *workspace {
@@ -125,7 +128,7 @@ func (p *plan) newWorkspace() *workspace {
 	for i, n := range p.bufSize {
 		phys[i] = make([]float32, n)
 	}
-	ws := &workspace{bufs: make([][]float32, len(p.phys)), scratch: make([]float32, p.scratch)}
+	ws := &workspace{bufs: make([][]float32, len(p.phys)), scratch: make([]float32, p.scratch), team: newTeam(p.threads)}
 	for id, pi := range p.phys {
 		if pi >= 0 {
 			ws.bufs[id] = phys[pi][:p.sizes[id]]
@@ -169,7 +172,7 @@ func (b *builder) allocate(inputs []int, outputs []*value) *plan {
 			touch(v.id, len(b.steps))
 		}
 	}
-	p := &plan{steps: b.steps, inputs: inputs, outputs: outputs, scratch: b.scratch, phys: make([]int, nv), sizes: b.sizes}
+	p := &plan{steps: b.steps, inputs: inputs, outputs: outputs, scratch: b.scratch, phys: make([]int, nv), sizes: b.sizes, threads: b.threads}
 	rootPhys := make([]int, nv)
 	for i := range rootPhys {
 		rootPhys[i] = -1
@@ -259,8 +262,18 @@ func build(g *onnx.Graph, statics map[string]*tensor, inShapes map[string][]int,
 		b.vals[in.Name] = v
 		inputs = append(inputs, v.id)
 	}
-	for k, n := range g.Nodes {
-		if err := b.node(n, opset); err != nil {
+	for k, f := range fuseGDN(g) {
+		n := f.node
+		err := b.node(n, opset)
+		if errors.Is(err, errNoFusion) {
+			for _, o := range f.orig {
+				if err = b.node(o, opset); err != nil {
+					n = o
+					break
+				}
+			}
+		}
+		if err != nil {
 			name := n.Name
 			if name == "" {
 				name = fmt.Sprintf("#%d", k)
@@ -283,6 +296,18 @@ func build(g *onnx.Graph, statics map[string]*tensor, inShapes map[string][]int,
 }
 
 func (b *builder) node(n *onnx.Node, opset int64) error {
+	if n.Domain == fusedDomain {
+		c := &opCtx{b: b, n: n, opset: opset}
+		for _, name := range n.Inputs {
+			c.in = append(c.in, b.vals[name])
+		}
+		outs, err := dGDN(c)
+		if err != nil {
+			return err
+		}
+		b.vals[n.Outputs[0]] = outs[0]
+		return nil
+	}
 	if n.Domain != "" && n.Domain != "ai.onnx" {
 		return fmt.Errorf("operator domain %q is not supported", n.Domain)
 	}

@@ -24,6 +24,9 @@ func dPool(c *opCtx) ([]*value, error) {
 	if err := c.convAttrs(&g, len(x.shape)); err != nil {
 		return nil, err
 	}
+	if !isMax && (g.dh != 1 || g.dw != 1) {
+		return nil, fmt.Errorf("AveragePool with dilations is not supported")
+	}
 	ceil := c.attrInt("ceil_mode", 0) != 0
 	size := func(in, pa, pb, k, s, d int) int {
 		span := in + pa + pb - (k-1)*d - 1
@@ -48,9 +51,9 @@ func dPool(c *opCtx) ([]*value, error) {
 	}
 	xo, threads := opnd(x), c.b.threads
 	hw, ohw := g.h*g.w, g.oh*g.ow
-	c.b.add(c.n.OpType, c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+	c.b.add(c.n.OpType, c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]
-		parallelFor(g.n*g.c, threads, func(lo, hi int) {
+		tm.parallelFor(g.n*g.c, threads, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
 				in, out := xs[p*hw:(p+1)*hw], ys[p*ohw:(p+1)*ohw]
 				for oy := range g.oh {
@@ -114,9 +117,9 @@ func dGlobalPool(c *opCtx) ([]*value, error) {
 	planes, size := x.shape[0]*x.shape[1], prod(x.shape[2:])
 	isMax := c.n.OpType == "GlobalMaxPool"
 	xo, threads := opnd(x), c.b.threads
-	c.b.add(c.n.OpType, c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+	c.b.add(c.n.OpType, c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]
-		parallelFor(planes, threads, func(lo, hi int) {
+		tm.parallelFor(planes, threads, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
 				in := xs[p*size : (p+1)*size]
 				if isMax {

@@ -91,9 +91,9 @@ func dResize(c *opCtx) ([]*value, error) {
 	my, mx := maps[0], maps[1]
 	linear := mode == "linear"
 	xo, threads := opnd(x), c.b.threads
-	c.b.add("Resize", c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32) {
+	c.b.add("Resize", c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]
-		parallelFor(planes, threads, func(lo, hi int) {
+		tm.parallelFor(planes, threads, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
 				in, o := xs[p*ih*iw:(p+1)*ih*iw], ys[p*oh*ow:(p+1)*oh*ow]
 				for oy := range oh {

@@ -1,21 +1,19 @@
 package native
 
+import "github.com/splitstream/splitstream/internal/gemm"
+
 // sgemm computes C (+)= A*B for row-major float32 matrices.
-// TODO(gemm): replace with internal/gemm.Sgemm once merged.
 func sgemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool, threads int) {
-	parallelFor(m, threads, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			ci := c[i*ldc : i*ldc+n]
-			if !accumulate {
-				clear(ci)
-			}
-			for p := range k {
-				av := a[i*lda+p]
-				bp := b[p*ldb : p*ldb+n]
-				for j, bv := range bp {
-					ci[j] += av * bv
-				}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		if !accumulate {
+			for i := range m {
+				clear(c[i*ldc : i*ldc+n])
 			}
 		}
-	})
+		return
+	}
+	gemm.Sgemm(m, n, k, a, lda, b, ldb, c, ldc, accumulate, threads)
 }

@@ -1,9 +1,5 @@
 //go:build cgo
 
-// Package ort runs ONNX graphs with ONNX Runtime through
-// github.com/yalue/onnxruntime_go. The shared library (libonnxruntime.so)
-// is loaded at run time from a path the caller gives; the package needs
-// cgo and is compiled only when cgo is enabled.
 package ort
 
 import (
@@ -214,6 +210,3 @@ func (s *Session) Close() error {
 	})
 	return err
 }
-
-// Version returns the loaded library's version.
-func Version() string { return ortgo.GetVersion() }

@@ -1,0 +1,62 @@
+package gemm
+
+import "fmt"
+
+// PackedA is a matrix A packed once for repeated products A*B, such as a
+// convolution's weights (A = out channels x in channels*kh*kw, B = im2col of
+// the input). Packing is the part of Sgemm that depends only on A, so
+// SgemmPacked skips it. A PackedA is read-only and safe for concurrent use.
+type PackedA struct {
+	m, k int
+	kern *kernel
+	data []float32
+}
+
+// PackA packs the m x k matrix a (row stride lda) for SgemmPacked. It panics
+// on invalid dimensions or a short slice.
+func PackA(m, k int, a []float32, lda int) *PackedA {
+	if m < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm.PackA: negative dimension m=%d k=%d", m, k))
+	}
+	checkMatrix("PackA", "a", a, m, k, lda)
+	kern := activeKernel
+	mpad := roundUp(m, kern.mr)
+	p := &PackedA{m: m, k: k, kern: kern, data: make([]float32, mpad*k)}
+	if m == 0 || k == 0 {
+		return p
+	}
+	kcb := kcSplit(k)
+	for pc := 0; pc < k; pc += kcb {
+		kc := min(kcb, k-pc)
+		packAFor(kern, m, kc, a[pc:], lda, p.data[pc*mpad:])
+	}
+	return p
+}
+
+// Rows returns m, the number of rows of the packed matrix.
+func (p *PackedA) Rows() int { return p.m }
+
+// Cols returns k, the number of columns of the packed matrix.
+func (p *PackedA) Cols() int { return p.k }
+
+// block returns the packed rows from ic on of the rank-kc block starting at
+// column pc.
+func (p *PackedA) block(pc, ic int) []float32 {
+	mpad := roundUp(p.m, p.kern.mr)
+	kc := min(kcSplit(p.k), p.k-pc)
+	return p.data[pc*mpad+ic*kc:]
+}
+
+// SgemmPacked is Sgemm with A packed by PackA: C = A*B (+ C if accumulate),
+// B k x n (row stride ldb), C m x n (row stride ldc), where m and k are
+// pa's dimensions.
+func SgemmPacked(pa *PackedA, n int, b []float32, ldb int, c []float32, ldc int, accumulate bool, threads int) {
+	checkArgs("SgemmPacked", pa.m, n, pa.k, nil, 0, b, ldb, false, c, ldc)
+	run(pa.m, n, pa.k, aSource{packed: pa}, b, ldb, false, c, ldc, accumulate, threads)
+}
+
+// SgemmPackedNT is SgemmPacked with B given transposed (n x k, row stride ldb).
+func SgemmPackedNT(pa *PackedA, n int, b []float32, ldb int, c []float32, ldc int, accumulate bool, threads int) {
+	checkArgs("SgemmPackedNT", pa.m, n, pa.k, nil, 0, b, ldb, true, c, ldc)
+	run(pa.m, n, pa.k, aSource{packed: pa}, b, ldb, true, c, ldc, accumulate, threads)
+}

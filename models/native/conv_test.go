@@ -1,0 +1,193 @@
+package native
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/splitstream/splitstream/models/internal/onnx"
+)
+
+// convCase is one convolution geometry.
+type convCase struct {
+	c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group int
+	bias, transpose                                           bool
+	oph, opw                                                  int // ConvTranspose output_padding
+}
+
+func (tc convCase) String() string {
+	return fmt.Sprintf("c%d_%dx%d_m%d_k%dx%d_s%dx%d_d%dx%d_p%d%d%d%d_g%d_b%v_t%v", tc.c, tc.h, tc.w, tc.m, tc.kh, tc.kw,
+		tc.sh, tc.sw, tc.dh, tc.dw, tc.pt, tc.pl, tc.pb, tc.pr, tc.group, tc.bias, tc.transpose)
+}
+
+func randSlice(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = rng.Float32()*2 - 1
+	}
+	return s
+}
+
+// convModel builds a one-node graph.
+func convModel(tc convCase, w, b []float32, wshape []int64) *onnx.Model {
+	op := "Conv"
+	if tc.transpose {
+		op = "ConvTranspose"
+	}
+	ints := func(v ...int) *onnx.Attribute {
+		a := &onnx.Attribute{Type: onnx.AttrInts}
+		for _, x := range v {
+			a.Ints = append(a.Ints, int64(x))
+		}
+		return a
+	}
+	n := &onnx.Node{OpType: op, Inputs: []string{"x", "w"}, Outputs: []string{"y"}, Attrs: map[string]*onnx.Attribute{
+		"kernel_shape": ints(tc.kh, tc.kw), "strides": ints(tc.sh, tc.sw), "dilations": ints(tc.dh, tc.dw),
+		"pads": ints(tc.pt, tc.pl, tc.pb, tc.pr), "group": {Type: onnx.AttrInt, I: int64(tc.group)}}}
+	if tc.transpose {
+		n.Attrs["output_padding"] = ints(tc.oph, tc.opw)
+	}
+	g := &onnx.Graph{Nodes: []*onnx.Node{n},
+		Initializers: []*onnx.Tensor{{Name: "w", Dims: wshape, DataType: onnx.TypeFloat, Float: w}},
+		Inputs:       []onnx.ValueInfo{{Name: "x", ElemType: onnx.TypeFloat, Shape: []int64{-1, int64(tc.c), int64(tc.h), int64(tc.w)}}},
+		Outputs:      []onnx.ValueInfo{{Name: "y", ElemType: onnx.TypeFloat}}}
+	if b != nil {
+		n.Inputs = append(n.Inputs, "b")
+		g.Initializers = append(g.Initializers, &onnx.Tensor{Name: "b", Dims: []int64{int64(len(b))}, DataType: onnx.TypeFloat, Float: b})
+	}
+	return &onnx.Model{Opset: map[string]int64{"": 13}, Graph: g}
+}
+
+// naiveConv is the textbook definition, in float64.
+func naiveConv(tc convCase, n int, x, w, b []float32) ([]float64, int, int) {
+	oh := (tc.h+tc.pt+tc.pb-(tc.kh-1)*tc.dh-1)/tc.sh + 1
+	ow := (tc.w+tc.pl+tc.pr-(tc.kw-1)*tc.dw-1)/tc.sw + 1
+	cg, mg := tc.c/tc.group, tc.m/tc.group
+	y := make([]float64, n*tc.m*oh*ow)
+	for bi := range n {
+		for m := range tc.m {
+			g := m / mg
+			for oy := range oh {
+				for ox := range ow {
+					s := 0.0
+					if b != nil {
+						s = float64(b[m])
+					}
+					for ci := range cg {
+						c := g*cg + ci
+						for ky := range tc.kh {
+							for kx := range tc.kw {
+								iy, ix := oy*tc.sh-tc.pt+ky*tc.dh, ox*tc.sw-tc.pl+kx*tc.dw
+								if iy < 0 || iy >= tc.h || ix < 0 || ix >= tc.w {
+									continue
+								}
+								s += float64(x[((bi*tc.c+c)*tc.h+iy)*tc.w+ix]) * float64(w[((m*cg+ci)*tc.kh+ky)*tc.kw+kx])
+							}
+						}
+					}
+					y[((bi*tc.m+m)*oh+oy)*ow+ox] = s
+				}
+			}
+		}
+	}
+	return y, oh, ow
+}
+
+// naiveConvTranspose scatters every input element through the kernel.
+func naiveConvTranspose(tc convCase, n int, x, w, b []float32) ([]float64, int, int) {
+	oh := tc.sh*(tc.h-1) + tc.oph + (tc.kh-1)*tc.dh + 1 - tc.pt - tc.pb
+	ow := tc.sw*(tc.w-1) + tc.opw + (tc.kw-1)*tc.dw + 1 - tc.pl - tc.pr
+	cg, mg := tc.c/tc.group, tc.m/tc.group
+	y := make([]float64, n*tc.m*oh*ow)
+	for bi := range n {
+		for m := range tc.m {
+			for i := range oh * ow {
+				if b != nil {
+					y[(bi*tc.m+m)*oh*ow+i] = float64(b[m])
+				}
+			}
+		}
+		for c := range tc.c {
+			g := c / cg
+			for iy := range tc.h {
+				for ix := range tc.w {
+					xv := float64(x[((bi*tc.c+c)*tc.h+iy)*tc.w+ix])
+					for mi := range mg {
+						m := g*mg + mi
+						for ky := range tc.kh {
+							for kx := range tc.kw {
+								oy, ox := iy*tc.sh-tc.pt+ky*tc.dh, ix*tc.sw-tc.pl+kx*tc.dw
+								if oy < 0 || oy >= oh || ox < 0 || ox >= ow {
+									continue
+								}
+								y[((bi*tc.m+m)*oh+oy)*ow+ox] += xv * float64(w[((c*mg+mi)*tc.kh+ky)*tc.kw+kx])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return y, oh, ow
+}
+
+func TestConvAgainstNaive(t *testing.T) {
+	cases := []convCase{
+		{c: 3, h: 20, w: 23, m: 8, kh: 5, kw: 5, sh: 2, sw: 2, dh: 1, dw: 1, pt: 2, pl: 2, pb: 2, pr: 2, group: 1},
+		{c: 4, h: 9, w: 9, m: 6, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, group: 1, bias: true},
+		{c: 4, h: 9, w: 11, m: 6, kh: 1, kw: 1, sh: 2, sw: 3, dh: 1, dw: 1, group: 2, bias: true},
+		{c: 6, h: 13, w: 10, m: 4, kh: 3, kw: 2, sh: 1, sw: 1, dh: 2, dw: 3, pt: 2, pl: 1, pb: 0, pr: 3, group: 1},
+		{c: 6, h: 14, w: 14, m: 6, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 6, bias: true},
+		{c: 5, h: 11, w: 7, m: 5, kh: 3, kw: 3, sh: 3, sw: 1, dh: 2, dw: 1, pt: 3, pl: 0, pb: 1, pr: 2, group: 5},
+		{c: 8, h: 10, w: 10, m: 4, kh: 4, kw: 4, sh: 4, sw: 4, dh: 1, dw: 1, group: 2},
+		{c: 2, h: 3, w: 2, m: 3, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 2, pb: 1, pr: 2, group: 1, bias: true},
+		// 32 or more channels: the shifted-GEMM path.
+		{c: 32, h: 15, w: 13, m: 8, kh: 5, kw: 5, sh: 2, sw: 2, dh: 1, dw: 1, pt: 2, pl: 2, pb: 2, pr: 2, group: 1},
+		{c: 40, h: 9, w: 12, m: 7, kh: 3, kw: 3, sh: 1, sw: 1, dh: 2, dw: 2, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true},
+		{c: 33, h: 11, w: 10, m: 5, kh: 3, kw: 2, sh: 3, sw: 1, dh: 1, dw: 3, pt: 0, pl: 2, pb: 2, pr: 0, group: 1, bias: true},
+		{c: 32, h: 6, w: 6, m: 4, kh: 2, kw: 2, sh: 1, sw: 1, dh: 1, dw: 1, group: 1},
+		{c: 32, h: 8, w: 17, m: 3, kh: 3, kw: 4, sh: 2, sw: 3, dh: 1, dw: 2, pt: 1, pl: 3, pb: 0, pr: 1, group: 1, bias: true},
+		{c: 8, h: 6, w: 5, m: 6, kh: 4, kw: 4, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, transpose: true},
+		{c: 4, h: 5, w: 7, m: 6, kh: 3, kw: 2, sh: 3, sw: 2, dh: 2, dw: 1, pt: 0, pl: 1, pb: 2, pr: 0, group: 2, transpose: true, oph: 1, opw: 1},
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range cases {
+		for _, threads := range []int{1, 3} {
+			t.Run(fmt.Sprintf("%v/threads=%d", tc, threads), func(t *testing.T) {
+				wshape := []int64{int64(tc.m), int64(tc.c / tc.group), int64(tc.kh), int64(tc.kw)}
+				if tc.transpose {
+					wshape = []int64{int64(tc.c), int64(tc.m / tc.group), int64(tc.kh), int64(tc.kw)}
+				}
+				w := randSlice(rng, int(wshape[0]*wshape[1]*wshape[2]*wshape[3]))
+				var b []float32
+				if tc.bias {
+					b = randSlice(rng, tc.m)
+				}
+				mod, err := Load(convModel(tc, w, b, wshape), threads)
+				if err != nil {
+					t.Fatal(err)
+				}
+				const n = 2
+				x := randSlice(rng, n*tc.c*tc.h*tc.w)
+				out, err := mod.Run(context.Background(), []Tensor{{Shape: []int{n, tc.c, tc.h, tc.w}, Data: x}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, oh, ow := naiveConv(tc, n, x, w, b)
+				if tc.transpose {
+					want, oh, ow = naiveConvTranspose(tc, n, x, w, b)
+				}
+				if got := out[0].Shape; len(got) != 4 || got[0] != n || got[1] != tc.m || got[2] != oh || got[3] != ow {
+					t.Fatalf("shape %v, want [%d %d %d %d]", got, n, tc.m, oh, ow)
+				}
+				for i, v := range out[0].Data {
+					if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
+						t.Fatalf("element %d: %v, want %v", i, v, want[i])
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package native
+
+import "github.com/splitstream/splitstream/internal/gemm"
+
+// convShifted computes a convolution without im2col, as a sum of kh*kw
+// products: for each kernel offset, W[:, :, ky, kx] (M x C) times the input
+// shifted by that offset. The shifted inputs are views into zero-bordered
+// phase planes (stride x stride per channel, as in planes), laid out so
+// that every view is a plain matrix with the channel as row: the output is
+// computed in rows of the planes' padded width and the valid columns are
+// copied out at the end. It pays when the channel count (the depth of each
+// product) is large enough for the GEMM to run well; the stride-2 5x5
+// convolution of the Entropic Student's encoder is the case in point.
+type shifted struct {
+	g                  convGeom
+	qy0, qx0           int // smallest row and column shift
+	ph, pw             int // padded phase plane size
+	plane, chanStride  int
+	n                  int // columns of the wide output: (oh-1)*pw + ow
+	packed             []*gemm.PackedA
+	tile, tiles, items int
+	size               int // scratch: planes + per-worker wide output tiles
+}
+
+// useShifted reports whether convShifted suits g (one group assumed).
+func useShifted(g convGeom) bool {
+	return g.grp == 1 && g.c >= 32 && g.kh*g.kw > 1
+}
+
+func newShifted(g convGeom, w []float32, threads int) *shifted {
+	s := &shifted{g: g}
+	qy := func(ky int) int { return floorDiv(ky*g.dh-g.pt, g.sh) }
+	qx := func(kx int) int { return floorDiv(kx*g.dw-g.pl, g.sw) }
+	s.qy0, s.qx0 = qy(0), qx(0)
+	qy1, qx1 := qy(g.kh-1), qx(g.kw-1)
+	s.ph = g.oh + qy1 - s.qy0
+	s.pw = g.ow + qx1 - s.qx0
+	s.plane = s.ph * s.pw
+	s.chanStride = g.sh * g.sw * s.plane
+	s.n = (g.oh-1)*s.pw + g.ow
+	kk := g.kh * g.kw
+	s.packed = make([]*gemm.PackedA, kk)
+	wk := make([]float32, g.m*g.c)
+	for k := range kk {
+		for m := range g.m {
+			for c := range g.c {
+				wk[m*g.c+c] = w[(m*g.c+c)*kk+k]
+			}
+		}
+		s.packed[k] = gemm.PackA(g.m, g.c, wk, g.c)
+	}
+	// Column tiles of the wide output: small enough that a tile of C
+	// stays in cache across the kh*kw accumulations.
+	s.tile = max(64, (256<<10)/4/g.m)
+	s.tile = min(s.tile, max(16, s.n/(4*max(threads, 1))))
+	s.tile = min((s.tile+15)&^15, s.n)
+	s.tiles = (s.n + s.tile - 1) / s.tile
+	s.items = g.n * s.tiles
+	s.size = g.n*g.c*s.chanStride + threads*g.m*s.tile
+	return s
+}
+
+// prepare writes the zero-bordered phase planes of x into buf.
+func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
+	g := s.g
+	hw := g.h * g.w
+	tm.parallelFor(g.n*g.c, threads, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			in := x[c*hw : (c+1)*hw]
+			for ry := range g.sh {
+				for rx := range g.sw {
+					out := buf[c*s.chanStride+(ry*g.sw+rx)*s.plane:][:s.plane]
+					for a := range s.ph {
+						row := out[a*s.pw : (a+1)*s.pw]
+						// Padded row a holds phase row a+qy0, i.e. input
+						// row (a+qy0)*sh + ry; column b holds input
+						// column (b+qx0)*sw + rx.
+						iy := (a+s.qy0)*g.sh + ry
+						if iy < 0 || iy >= g.h {
+							clear(row)
+							continue
+						}
+						src := in[iy*g.w : (iy+1)*g.w]
+						off := s.qx0*g.sw + rx
+						lo := clamp(ceilDiv(-off, g.sw), 0, s.pw)
+						hi := clamp(floorDiv(g.w-1-off, g.sw)+1, lo, s.pw)
+						clear(row[:lo])
+						clear(row[hi:])
+						seg := row[lo:hi]
+						switch g.sw {
+						case 1:
+							copy(seg, src[lo+off:hi+off])
+						case 2:
+							if len(seg) > 0 {
+								sv := src[lo*2+off : (hi-1)*2+off+1]
+								for b := range seg {
+									seg[b] = sv[2*b]
+								}
+							}
+						default:
+							for b := range seg {
+								seg[b] = src[(lo+b)*g.sw+off]
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads int) kernel {
+	g := s.g
+	ohw := g.oh * g.ow
+	planesSize := g.n * g.c * s.chanStride
+	return func(bufs [][]float32, sc []float32, tm *team) {
+		xs, ys := x.get(bufs), bufs[yid]
+		act := f.act
+		planes := sc[:planesSize]
+		wide := sc[planesSize:]
+		s.prepare(xs, planes, tm, threads)
+		tm.parallelWorkers(s.items, 1, threads, func(worker, item, _ int) {
+			n, t := item/s.tiles, item%s.tiles
+			j0 := t * s.tile
+			tn := min(j0+s.tile, s.n) - j0
+			c := wide[worker*g.m*s.tile : worker*g.m*s.tile+g.m*tn]
+			pl := planes[n*g.c*s.chanStride:]
+			for ky := range g.kh {
+				offy := ky*g.dh - g.pt
+				qy := floorDiv(offy, g.sh)
+				ry := offy - qy*g.sh
+				for kx := range g.kw {
+					offx := kx*g.dw - g.pl
+					qx := floorDiv(offx, g.sw)
+					rx := offx - qx*g.sw
+					start := (ry*g.sw+rx)*s.plane + (qy-s.qy0)*s.pw + (qx - s.qx0) + j0
+					gemm.SgemmPacked(s.packed[ky*g.kw+kx], tn, pl[start:], s.chanStride, c, tn, ky+kx > 0, 1)
+				}
+			}
+			// Copy the valid columns out: wide column j is output
+			// (j / pw, j % pw) when j % pw < ow.
+			yb := ys[n*g.m*ohw:]
+			for m := range g.m {
+				row := c[m*tn : (m+1)*tn]
+				out := yb[m*ohw : (m+1)*ohw]
+				if bias != nil {
+					bv := bias[m]
+					for i := range row {
+						row[i] += bv
+					}
+				}
+				if act != nil {
+					act.apply(row, row)
+				}
+				for j := j0; j < j0+tn; {
+					oy, ox := j/s.pw, j%s.pw
+					if ox >= g.ow {
+						j += s.pw - ox
+						continue
+					}
+					end := min(j0+tn, j+g.ow-ox)
+					copy(out[oy*g.ow+ox:oy*g.ow+ox+end-j], row[j-j0:end-j0])
+					j = end
+				}
+			}
+		})
+	}
+}
