@@ -57,9 +57,6 @@ func NewImage(id ID, o ImageOptions) (*Image, error) {
 // ID implements Codec.
 func (c *Image) ID() ID { return c.id }
 
-// Quality is the codec's quality setting (0 for PNG).
-func (c *Image) Quality() int { return c.quality }
-
 // ToRGBA turns a channel-major RGB tensor of pixel values into an image.
 func ToRGBA(s Shape, t []float32) (*image.RGBA, error) {
 	if err := checkInput(s, t); err != nil {

@@ -42,9 +42,6 @@ func NewLearned(t *entropy.Table, medians []float32) (*Learned, error) {
 // ID implements Codec.
 func (*Learned) ID() ID { return IDLearned }
 
-// Channels is the number of latent channels the codec codes.
-func (l *Learned) Channels() int { return len(l.medians) }
-
 func (l *Learned) checkShape(s Shape) error {
 	if err := s.check(); err != nil {
 		return err

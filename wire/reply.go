@@ -121,16 +121,6 @@ type Reply struct {
 	Results   []Result // one per requested task, when Status is ok
 }
 
-// Timing returns the duration of the named stage and whether it is present.
-func (r *Reply) Timing(stage string) (time.Duration, bool) {
-	for _, t := range r.Timings {
-		if t.Stage == stage {
-			return t.Duration, true
-		}
-	}
-	return 0, false
-}
-
 // Result returns the result of task t, or nil.
 func (r *Reply) Result(t Task) *Result {
 	for i := range r.Results {

@@ -161,7 +161,7 @@ type engine struct {
 
 func (g *engine) Inputs() []models.TensorInfo  { return []models.TensorInfo{g.in} }
 func (g *engine) Outputs() []models.TensorInfo { return g.outs }
-func (g *engine) Close() error                  { return nil }
+func (g *engine) Close() error                 { return nil }
 
 func (g *engine) Run(ctx context.Context, inputs map[string]models.Tensor) (map[string]models.Tensor, error) {
 	x, ok := inputs[g.in.Name]
