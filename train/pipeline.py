@@ -39,7 +39,9 @@ CONFIG = {
     "stage1": {"iters": 600, "lr": 2e-3, "eb_lr": 1e-2, "aux_lr": 1e-2, "seed": 20},
     "stage2": {"iters": 400, "lr": 5e-4, "wd": 1e-4, "warmup": 30, "seed": 30},
     # a second fine-tuning cycle for the highest-rate student, the one held to the teacher's accuracy
-    "stage2b": {"betas": [0.15], "iters": 1200, "lr": 3e-4, "wd": 1e-4, "warmup": 30, "seed": 31},
+    "stage2b": {"betas": [0.15], "cycles": [
+        {"iters": 1200, "lr": 3e-4, "wd": 1e-4, "warmup": 30, "seed": 31},
+        {"iters": 700, "lr": 2e-4, "wd": 1e-4, "warmup": 30, "seed": 32}]},
 }
 
 
@@ -330,9 +332,9 @@ def main(argv=None):
         tag = beta_tag(beta)
         p1 = os.path.join(args.runs, f"student-{tag}-stage1.pt")
         p2 = os.path.join(args.runs, f"student-{tag}-stage2.pt")
-        p2b = os.path.join(args.runs, f"student-{tag}-stage2b.pt")
-        more = beta in CONFIG["stage2b"]["betas"]
-        if os.path.exists(p2b) or (os.path.exists(p2) and not more):
+        more = CONFIG["stage2b"]["cycles"] if beta in CONFIG["stage2b"]["betas"] else []
+        p2b = [os.path.join(args.runs, f"student-{tag}-stage2b{j}.pt") for j in range(len(more))]
+        if os.path.exists(p2b[-1] if more else p2):
             continue
         student = student_from_teacher(teacher)
         if os.path.exists(p2):
@@ -350,12 +352,15 @@ def main(argv=None):
             times[f"{tag}_stage2_s"] = round(dt, 1)
             save_times()
             log(args.runs, f"{tag} val {evaluate(student, val)}")
-        if more:
-            dt = train_stage2(student, teacher, train, args.runs, tag + "/2b", CONFIG["stage2b"])
-            torch.save(student.state_dict(), p2b)
-            times[f"{tag}_stage2b_s"] = round(dt, 1)
+        for j, c in enumerate(more):
+            if os.path.exists(p2b[j]):
+                student.load_state_dict(torch.load(p2b[j]))
+                continue
+            dt = train_stage2(student, teacher, train, args.runs, f"{tag}/2b{j}", c)
+            torch.save(student.state_dict(), p2b[j])
+            times[f"{tag}_stage2b{j}_s"] = round(dt, 1)
             save_times()
-            log(args.runs, f"{tag} after stage2b val {evaluate(student, val)}")
+            log(args.runs, f"{tag} after stage2b cycle {j} val {evaluate(student, val)}")
     if args.stop_after == "students":
         return
 
