@@ -49,5 +49,10 @@ test-arm64:
 		(cd $$dir && $$qemu $(CURDIR)/$(BIN)/arm64/$$name.test -test.count=1) || exit 1; \
 	done
 
+## demo: cloud and edge in one process on loopback with the shipped bundle.
+DEMO_FLAGS ?=
+demo: build
+	$(BIN)/splitstream demo $(DEMO_FLAGS)
+
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,262 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/splitstream/splitstream/models/bundle"
+	"github.com/splitstream/splitstream/wire"
+)
+
+// AgentOptions configure an Agent.
+type AgentOptions struct {
+	// Tasks to request; zero means every task the bundle has a head for.
+	Tasks wire.Tasks
+	// Concurrency is how many images are in flight at once. Default 4.
+	Concurrency int
+	// Deadline is sent with each request: the time the cloud has for it.
+	// Zero means none.
+	Deadline time.Duration
+	// Timeout bounds one request on the edge, connecting included.
+	// Default 30 s.
+	Timeout time.Duration
+}
+
+// Agent encodes images and sends them to the cloud.
+type Agent struct {
+	enc    *Encoder
+	client *Client
+	opts   AgentOptions
+	nextID atomic.Uint64
+}
+
+// BundleTasks is the set of tasks a bundle has heads for.
+func BundleTasks(b *bundle.Bundle) wire.Tasks {
+	var s wire.Tasks
+	for _, h := range b.Heads {
+		switch h.Task {
+		case bundle.TaskClassification:
+			s = s.With(wire.Classify)
+		case bundle.TaskDetection:
+			s = s.With(wire.Detect)
+		case bundle.TaskSegmentation:
+			s = s.With(wire.Segment)
+		}
+	}
+	return s
+}
+
+// NewAgent returns an agent that encodes with enc and sends through client.
+func NewAgent(enc *Encoder, client *Client, o AgentOptions) (*Agent, error) {
+	have := BundleTasks(enc.Bundle)
+	if o.Tasks == 0 {
+		o.Tasks = have
+	}
+	if missing := o.Tasks &^ have; missing != 0 {
+		return nil, fmt.Errorf("bundle %s has no head for %v", enc.Bundle.Name, missing.List())
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	return &Agent{enc: enc, client: client, opts: o}, nil
+}
+
+// Record is the outcome of one image: one JSON line of the edge's output.
+type Record struct {
+	Index   int      `json:"index"`
+	Image   string   `json:"image"`
+	Status  string   `json:"status"` // a wire status, or "error" for a failure on the edge
+	Error   string   `json:"error,omitempty"`
+	Bytes   int      `json:"bytes"` // bytes sent: header and payload
+	Results *Results `json:"results,omitempty"`
+	Latency Latency  `json:"latency_ms"`
+	// Reply is the cloud's reply as received (nil if none).
+	Reply *wire.Reply `json:"-"`
+}
+
+// Latency is the breakdown of one request, in milliseconds. Network is the
+// round trip minus the cloud's own stages, so no clock synchronisation is
+// needed.
+type Latency struct {
+	Preprocess    float64 `json:"preprocess"`
+	Encoder       float64 `json:"encoder"`
+	EntropyEncode float64 `json:"entropy_encode"`
+	Network       float64 `json:"network"`
+	CloudQueue    float64 `json:"cloud_queue"`
+	Decode        float64 `json:"decode"`
+	Heads         float64 `json:"heads"` // trunk and the slowest head (heads run concurrently)
+	Post          float64 `json:"post"`
+	Total         float64 `json:"total"`
+}
+
+// Stages lists the latency stages in order, with their values.
+func (l Latency) Stages() []Stage {
+	return []Stage{
+		{"preprocess", l.Preprocess}, {"encoder", l.Encoder}, {"entropy_encode", l.EntropyEncode},
+		{"network", l.Network}, {"cloud_queue", l.CloudQueue}, {"decode", l.Decode},
+		{"heads", l.Heads}, {"post", l.Post}, {"total", l.Total},
+	}
+}
+
+// Stage is one named latency figure in milliseconds.
+type Stage struct {
+	Name string
+	MS   float64
+}
+
+// Results are the task results with label names.
+type Results struct {
+	Classify []ClassResult `json:"classify,omitempty"`
+	Detect   []BoxResult   `json:"detect,omitempty"`
+	Segment  *MaskResult   `json:"segment,omitempty"`
+}
+
+// ClassResult is one top-k entry.
+type ClassResult struct {
+	Label string  `json:"label"`
+	Index int     `json:"index"`
+	Score float32 `json:"score"`
+}
+
+// BoxResult is one detection; Box is x0, y0, x1, y1 in input pixels.
+type BoxResult struct {
+	Label string     `json:"label"`
+	Class int        `json:"class"`
+	Score float32    `json:"score"`
+	Box   [4]float32 `json:"box"`
+}
+
+// MaskResult is a run-length encoded mask: runs of [class, length] in
+// row-major order.
+type MaskResult struct {
+	Width  int         `json:"width"`
+	Height int         `json:"height"`
+	Runs   [][2]uint32 `json:"runs"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func label(labels []string, i int) string {
+	if i >= 0 && i < len(labels) {
+		return labels[i]
+	}
+	return fmt.Sprint(i)
+}
+
+// results names the reply's results with the bundle's labels.
+func (a *Agent) results(r *wire.Reply) *Results {
+	b := a.enc.Bundle
+	out := &Results{}
+	for _, res := range r.Results {
+		switch res.Task {
+		case wire.Classify:
+			labels := b.Head(bundle.TaskClassification).Labels
+			for _, c := range res.Classes {
+				out.Classify = append(out.Classify, ClassResult{label(labels, int(c.Label)), int(c.Label), c.Score})
+			}
+		case wire.Detect:
+			labels := b.Head(bundle.TaskDetection).Labels
+			for _, d := range res.Boxes {
+				out.Detect = append(out.Detect, BoxResult{label(labels, int(d.Class)), int(d.Class), d.Score, [4]float32{d.X0, d.Y0, d.X1, d.Y1}})
+			}
+		case wire.Segment:
+			m := &MaskResult{Width: res.Mask.Width, Height: res.Mask.Height}
+			for _, run := range res.Mask.Runs {
+				m.Runs = append(m.Runs, [2]uint32{uint32(run.Class), run.Len})
+			}
+			out.Segment = m
+		}
+	}
+	return out
+}
+
+// Process encodes one image, sends it and returns its record.
+func (a *Agent) Process(ctx context.Context, it Item) Record {
+	rec := Record{Index: it.Index, Image: it.Name, Status: "error"}
+	if it.Err != nil {
+		rec.Error = it.Err.Error()
+		return rec
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
+	defer cancel()
+	start := time.Now()
+	payload, et, err := a.enc.Encode(ctx, it.Data)
+	rec.Latency.Preprocess, rec.Latency.Encoder, rec.Latency.EntropyEncode = ms(et.Preprocess), ms(et.Encoder), ms(et.Entropy)
+	if err != nil {
+		rec.Error = err.Error()
+		return rec
+	}
+	s := a.enc.Bundle.Shape()
+	h := wire.Header{
+		Codec: uint8(a.enc.Codec.ID()), Tasks: a.opts.Tasks,
+		Channels: uint16(s.C), Height: uint16(s.H), Width: uint16(s.W),
+		RequestID: a.nextID.Add(1), Bundle: a.enc.Bundle.ID,
+		DeadlineMS: uint32(a.opts.Deadline.Milliseconds()),
+	}
+	rec.Bytes = wire.HeaderSize + len(payload)
+	sent := time.Now()
+	reply, err := a.client.Do(ctx, h, payload)
+	rtt := time.Since(sent)
+	rec.Latency.Total = ms(time.Since(start))
+	if err != nil {
+		rec.Error = err.Error()
+		return rec
+	}
+	rec.Reply = reply
+	rec.Status = reply.Status.String()
+	var cloud, heads time.Duration
+	for _, t := range reply.Timings {
+		switch {
+		case t.Stage == "queue":
+			rec.Latency.CloudQueue = ms(t.Duration)
+			cloud += t.Duration
+		case t.Stage == "decode":
+			rec.Latency.Decode = ms(t.Duration)
+			cloud += t.Duration
+		case t.Stage == "post":
+			rec.Latency.Post = ms(t.Duration)
+			cloud += t.Duration
+		case t.Stage == "trunk":
+			cloud += t.Duration
+			rec.Latency.Heads += ms(t.Duration)
+		case strings.HasPrefix(t.Stage, "head:"):
+			heads = max(heads, t.Duration)
+		}
+	}
+	cloud += heads
+	rec.Latency.Heads += ms(heads)
+	rec.Latency.Network = ms(max(rtt-cloud, 0))
+	if reply.Status != wire.StatusOK {
+		rec.Error = reply.Message
+		return rec
+	}
+	rec.Results = a.results(reply)
+	return rec
+}
+
+// Run processes the items with Concurrency requests in flight and calls
+// emit for each record, from one goroutine at a time, in completion order.
+func (a *Agent) Run(ctx context.Context, items <-chan Item, emit func(Record)) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range a.opts.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range items {
+				rec := a.Process(ctx, it)
+				mu.Lock()
+				emit(rec)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,152 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	_ "image/jpeg" // decode JPEG inputs
+	_ "image/png"  // decode PNG inputs
+	"time"
+
+	"github.com/splitstream/splitstream/codec"
+	"github.com/splitstream/splitstream/models"
+	"github.com/splitstream/splitstream/models/bundle"
+)
+
+// Encoder is the edge side of a bundle: preprocessing, the encoder graph
+// (for a split bundle) and a codec. It is safe for concurrent use.
+type Encoder struct {
+	Bundle *bundle.Bundle
+	Codec  codec.Codec
+	eng    models.Engine // nil for a full bundle: the image itself is sent
+	input  string
+}
+
+// EncoderOptions configure an Encoder.
+type EncoderOptions struct {
+	// Engine is "native" (default) or "ort".
+	Engine        string
+	EngineOptions models.Options
+	// Open opens the encoder graph file. Nil means
+	// models.OpenFile(Engine, path, EngineOptions); tests supply their own.
+	Open func(path string) (models.Engine, error)
+	// Codec overrides the bundle's codec: nil means the learned codec for a
+	// split bundle and PNG for a full one.
+	Codec codec.Codec
+}
+
+// NewEncoder loads the edge side of a bundle.
+func NewEncoder(b *bundle.Bundle, o EncoderOptions) (*Encoder, error) {
+	e := &Encoder{Bundle: b, Codec: o.Codec}
+	if b.Kind == bundle.KindFull {
+		if e.Codec == nil {
+			c, err := codec.NewImage(codec.IDPNG, codec.ImageOptions{})
+			if err != nil {
+				return nil, err
+			}
+			e.Codec = c
+		}
+		if !e.Codec.ID().IsImage() {
+			return nil, fmt.Errorf("bundle %s takes images: codec %v does not fit", b.Name, e.Codec.ID())
+		}
+		return e, nil
+	}
+	if e.Codec == nil {
+		l, err := b.Codec()
+		if err != nil {
+			return nil, err
+		}
+		e.Codec = l
+	}
+	if e.Codec.ID().IsImage() {
+		return nil, fmt.Errorf("bundle %s is split: codec %v sends images, not latents", b.Name, e.Codec.ID())
+	}
+	open := o.Open
+	if open == nil {
+		open = func(path string) (models.Engine, error) { return models.OpenFile(o.Engine, path, o.EngineOptions) }
+	}
+	eng, err := open(b.Path(b.Encoder.File))
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: encoder: %w", b.Name, err)
+	}
+	e.eng, e.input = eng, b.Encoder.Input
+	return e, nil
+}
+
+// Close releases the encoder graph.
+func (e *Encoder) Close() error {
+	if e.eng != nil {
+		return e.eng.Close()
+	}
+	return nil
+}
+
+// EncodeTimings are the edge stages of one image.
+type EncodeTimings struct {
+	Preprocess time.Duration // decode the file, resize, normalise
+	Encoder    time.Duration // the encoder graph
+	Entropy    time.Duration // quantisation and entropy (or image) coding
+}
+
+// DecodeImage decodes a PNG or JPEG file.
+func DecodeImage(data []byte) (image.Image, error) {
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("decode image: %w", err)
+	}
+	return img, nil
+}
+
+// Latent runs preprocessing and the encoder on one image and returns what
+// the codec codes: the latent (split bundle) or the pixel values (full).
+func (e *Encoder) Latent(ctx context.Context, img image.Image) ([]float32, EncodeTimings, error) {
+	var t EncodeTimings
+	start := time.Now()
+	px := e.Bundle.Input.Pixels(nil, img)
+	if e.eng == nil {
+		t.Preprocess = time.Since(start)
+		return px, t, nil
+	}
+	if err := e.Bundle.Input.Normalize(px); err != nil {
+		return nil, t, err
+	}
+	t.Preprocess = time.Since(start)
+	start = time.Now()
+	in := e.Bundle.Input
+	out, err := e.eng.Run(ctx, map[string]models.Tensor{e.input: {Shape: []int{1, in.Channels, in.Height, in.Width}, Data: px}})
+	if err != nil {
+		return nil, t, fmt.Errorf("encoder: %w", err)
+	}
+	y, ok := out[e.Bundle.Encoder.Output]
+	if !ok {
+		return nil, t, fmt.Errorf("encoder has no output %q", e.Bundle.Encoder.Output)
+	}
+	if want := e.Bundle.Shape(); len(y.Data) != want.Len() {
+		return nil, t, fmt.Errorf("encoder output of shape %v, the manifest says %v", y.Shape, want)
+	}
+	t.Encoder = time.Since(start)
+	return y.Data, t, nil
+}
+
+// Encode turns an image file into the request payload.
+func (e *Encoder) Encode(ctx context.Context, file []byte) ([]byte, EncodeTimings, error) {
+	start := time.Now()
+	img, err := DecodeImage(file)
+	if err != nil {
+		return nil, EncodeTimings{}, err
+	}
+	decode := time.Since(start)
+	y, t, err := e.Latent(ctx, img)
+	t.Preprocess += decode
+	if err != nil {
+		return nil, t, err
+	}
+	start = time.Now()
+	payload, err := e.Codec.Encode(nil, e.Bundle.Shape(), y)
+	if err != nil {
+		return nil, t, fmt.Errorf("%v: %w", e.Codec.ID(), err)
+	}
+	t.Entropy = time.Since(start)
+	return payload, t, nil
+}

@@ -1,0 +1,45 @@
+package edge
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the agent's Prometheus metrics.
+type Metrics struct {
+	stage    *prometheus.HistogramVec
+	sent     prometheus.Counter
+	requests *prometheus.CounterVec
+}
+
+// NewMetrics registers the agent's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "splitstream_edge_stage_seconds",
+			Help:    "Latency of each stage of a request seen from the edge (preprocess, encoder, entropy_encode, network, cloud_queue, decode, heads, post, total).",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18),
+		}, []string{"stage"}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "splitstream_edge_sent_bytes_total",
+			Help: "Request bytes sent (headers and payloads).",
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "splitstream_edge_requests_total",
+			Help: "Images processed, by status (a wire status, or error for a failure on the edge).",
+		}, []string{"status"}),
+	}
+	reg.MustRegister(m.stage, m.sent, m.requests)
+	return m
+}
+
+// Observe records one image.
+func (m *Metrics) Observe(r Record) {
+	m.requests.WithLabelValues(r.Status).Inc()
+	m.sent.Add(float64(r.Bytes))
+	if r.Status != "ok" {
+		return
+	}
+	for _, s := range r.Latency.Stages() {
+		m.stage.WithLabelValues(s.Name).Observe(s.MS / 1000)
+	}
+}
