@@ -66,7 +66,7 @@ func PlotLatency(w io.Writer, rep Report) error {
 	if err := plotutil.AddLinePoints(p, args...); err != nil {
 		return err
 	}
-	p.Legend.Left = false
+	p.Add(plotter.NewGrid())
 	return savePNG(w, p)
 }
 
@@ -109,6 +109,9 @@ func PlotAccuracy(w io.Writer, rep Report) error {
 	}
 	lb.Offset = vg.Point{X: vg.Points(4), Y: vg.Points(2)}
 	p.Add(sc, lb, plotter.NewGrid())
+	// Room for the labels on a log axis.
+	p.X.Min, p.X.Max = p.X.Min/1.5, p.X.Max*2
+	p.Y.Min, p.Y.Max = p.Y.Min-0.02, p.Y.Max+0.02
 	for _, r := range rep.Rows {
 		if r.Kind == "edge" {
 			p.Title.Text += fmt.Sprintf(" (edge-only, nothing sent: top-1 %.4f)", r.Top1)
