@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/splitstream/splitstream/bench/netns"
 	"github.com/splitstream/splitstream/bench/report"
 	"github.com/splitstream/splitstream/models/bundle"
 )
@@ -122,5 +123,36 @@ func TestPlanNames(t *testing.T) {
 	}
 	if _, err := Plan(nil, nil, nil, nil, nil); err == nil {
 		t.Error("no strategies was accepted")
+	}
+}
+
+// The namespace mode: the edge's QUIC socket is made on a thread in the
+// edge namespace, the cloud serves in the cloud namespace.
+func TestSweepNetns(t *testing.T) {
+	if err := netns.Available(); err != nil {
+		t.Skip(err)
+	}
+	f := newFixture(t, 6)
+	l, err := RateLink(10, 10*time.Millisecond, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Plan(f.full, nil, []*bundle.Bundle{f.split}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := Run(ctx, Options{Strategies: st, Links: []Link{l}, Images: 4, Timed: 3, Open: f.open, NetNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Errors != 0 || r.TimedImages != 3 {
+			t.Errorf("%s: %d errors, %d timed", r.Strategy, r.Errors, r.TimedImages)
+		}
+		if r.Kind != KindEdge && r.P50 < r.RTTms {
+			t.Errorf("%s: p50 %.2f ms below the RTT: the request did not cross the namespaces' link", r.Strategy, r.P50)
+		}
 	}
 }
