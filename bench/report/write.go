@@ -259,9 +259,9 @@ func Closing(rows []Row) string {
 
 // WriteTable prints the rows as aligned text, one block per link.
 func WriteTable(w io.Writer, rep Report) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, l := range links(rep.Rows) {
-		fmt.Fprintf(tw, "link %s\t\t\t\t\t\t\t\t\t\n", l)
+		fmt.Fprintf(w, "link %s\n", l)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "strategy\ttop-1\tmAP\tmIoU\tbytes/img\tp50 ms\tp95 ms\tedge\ttransfer\tcloud\toverhead\terrors\t")
 		for _, r := range rep.Rows {
 			if r.Link == l {
@@ -269,10 +269,10 @@ func WriteTable(w io.Writer, rep Report) error {
 					r.Strategy, r.Top1, r.MAP50, r.MIoU, r.BytesPerImage, r.P50, r.P95, r.Edge, r.Transfer, r.Cloud, r.Overhead, r.Errors)
 			}
 		}
-		fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t\t\t")
-	}
-	if err := tw.Flush(); err != nil {
-		return err
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
 	}
 	if s := rep.Meta.Slowdown; s > 0 && s != 1 {
 		fmt.Fprintf(w, "edge compute scaled x%.2f (emulated weak edge, not measured)\n", s)

@@ -98,7 +98,11 @@ func RateLink(mbps float64, rtt time.Duration, loss float64) (Link, error) {
 	if err := cfg.Validate(); err != nil {
 		return Link{}, fmt.Errorf("link %g Mbit/s: %w", mbps, err)
 	}
-	return Link{Name: cfg.String(), Config: cfg}, nil
+	name := fmt.Sprintf("rate=%gMbit,delay=%v,queue=%d", mbps, d.Delay, d.QueueBytes)
+	if loss > 0 {
+		name += fmt.Sprintf(",loss=%g", loss)
+	}
+	return Link{Name: name, Config: cfg}, nil
 }
 
 // ParseLink reads a profile name or spec (bench/link syntax).

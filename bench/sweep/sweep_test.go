@@ -156,3 +156,24 @@ func TestSweepNetns(t *testing.T) {
 		}
 	}
 }
+
+// A rate link's name is a spec that bench/link reads back as the same link.
+func TestRateLinkName(t *testing.T) {
+	for _, tt := range []struct {
+		mbps float64
+		rtt  time.Duration
+		loss float64
+	}{{0.5, 50 * time.Millisecond, 0}, {20, 50 * time.Millisecond, 0.01}, {1000, time.Millisecond, 0}} {
+		l, err := RateLink(tt.mbps, tt.rtt, tt.loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseLink(l.Name)
+		if err != nil || back.Config != l.Config {
+			t.Errorf("%q reads back as %+v (%v), want %+v", l.Name, back.Config, err, l.Config)
+		}
+		if l.Config.RTT() != tt.rtt || l.Config.Up.RateBps != tt.mbps*1e6 {
+			t.Errorf("%q: RTT %v, rate %v", l.Name, l.Config.RTT(), l.Config.Up.RateBps)
+		}
+	}
+}
