@@ -45,20 +45,20 @@ func TestOverhead(t *testing.T) {
 func TestFillPercentiles(t *testing.T) {
 	var ss []Sample
 	for i := 1; i <= 20; i++ {
-		ss = append(ss, Sample{Total: float64(100 + i), Edge: 10, Network: 60, Cloud: 5, ReqBytes: 1250})
+		ss = append(ss, Sample{Total: float64(100 + i), Edge: 10, Network: 60, Cloud: 5, ReqBytes: 1250, ReplyBytes: 500})
 	}
 	var r Row
-	r.Fill(ss, 1e6, 50*time.Millisecond, 2)
+	r.Fill(ss, 1e6, 2e6, 50*time.Millisecond, 2)
 	// Totals 111..130 after the slowdown adds 10 to each: p50 is the 10th,
 	// p95 the 19th (nearest rank).
-	if r.P50 != 120 || r.P95 != 129 || r.Edge != 20 || r.Transfer != 10 || r.TimedImages != 20 || r.EdgeSlowdown != 2 {
+	if r.P50 != 120 || r.P95 != 129 || r.Edge != 20 || r.Transfer != 10 || r.ReplyBytes != 500 || r.ReplyTransfer != 2 || r.TimedImages != 20 || r.EdgeSlowdown != 2 {
 		t.Errorf("row %+v", r)
 	}
 	if want := 120.0 - 20 - 10 - 50 - 5; r.Overhead != want {
 		t.Errorf("overhead %v, want %v", r.Overhead, want)
 	}
 	var empty Row
-	empty.Fill(nil, 1e6, 0, 1)
+	empty.Fill(nil, 1e6, 1e6, 0, 1)
 	if empty.P50 != 0 || empty.TimedImages != 0 {
 		t.Errorf("empty row %+v", empty)
 	}

@@ -33,7 +33,11 @@ type Row struct {
 	P50         float64 `json:"p50_ms"`
 	P95         float64 `json:"p95_ms"`
 	Edge        float64 `json:"edge_ms"`     // preprocess + encoder + entropy or image coding (edge-only: the whole model)
-	Transfer    float64 `json:"transfer_ms"` // request bytes x 8 / rate: computed, not measured
+	Transfer    float64 `json:"transfer_ms"` // request bytes x 8 / uplink rate: computed, not measured
+	// ReplyBytes is the mean size of the cloud's reply frames; ReplyTransfer
+	// their bytes x 8 / downlink rate (median). The overhead includes it.
+	ReplyBytes    float64 `json:"reply_bytes"`
+	ReplyTransfer float64 `json:"reply_transfer_ms"`
 	Network     float64 `json:"network_ms"`  // measured round trip minus the cloud's stages
 	Cloud       float64 `json:"cloud_ms"`    // queue + decode + trunk + heads + post, as the cloud reports them
 	// Overhead is the median over requests of: measured latency - (edge
@@ -53,7 +57,8 @@ type Sample struct {
 	Edge     float64 // preprocess + encoder + entropy coding
 	Network  float64 // round trip minus the cloud's stages
 	Cloud    float64 // the cloud's stages
-	ReqBytes int     // header and payload
+	ReqBytes   int     // header and payload
+	ReplyBytes int     // the reply frame
 }
 
 // TransferMS is the time to put n bytes on a link of rate bit/s, in
@@ -100,20 +105,27 @@ func Percentile(v []float64, p float64) float64 {
 }
 
 // Fill sets the latency columns of r from the samples of its timed
-// requests on a link of rate bit/s and round trip rtt, after applying the
-// edge slowdown factor f (1: none).
-func (r *Row) Fill(samples []Sample, rateBps float64, rtt time.Duration, f float64) {
+// requests on a link of rates up and down (bit/s) and round trip rtt,
+// after applying the edge slowdown factor f (1: none).
+func (r *Row) Fill(samples []Sample, up, down float64, rtt time.Duration, f float64) {
 	n := len(samples)
-	tot, edge, tr, net, cl, over := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	tot, edge, tr, rep, net, cl, over := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	replyBytes := 0
 	for i, s := range samples {
 		s = Slow(s, f)
 		tot[i], edge[i], net[i], cl[i] = s.Total, s.Edge, s.Network, s.Cloud
-		tr[i] = TransferMS(s.ReqBytes, rateBps)
-		over[i] = Overhead(s, rateBps, rtt)
+		tr[i] = TransferMS(s.ReqBytes, up)
+		rep[i] = TransferMS(s.ReplyBytes, down)
+		over[i] = Overhead(s, up, rtt)
+		replyBytes += s.ReplyBytes
 	}
 	r.TimedImages = n
 	r.P50, r.P95 = Percentile(tot, 50), Percentile(tot, 95)
 	r.Edge, r.Transfer, r.Network, r.Cloud = Percentile(edge, 50), Percentile(tr, 50), Percentile(net, 50), Percentile(cl, 50)
+	r.ReplyTransfer = Percentile(rep, 50)
+	if n > 0 {
+		r.ReplyBytes = float64(replyBytes) / float64(n)
+	}
 	r.Overhead = Percentile(over, 50)
 	if f <= 0 {
 		f = 1

@@ -41,6 +41,7 @@ var csvHeader = []string{
 	"strategy", "kind", "bundle", "link", "rate_mbps", "rtt_ms", "loss",
 	"top1", "map50", "miou", "accuracy_images", "bytes_per_image", "header_bytes",
 	"timed_images", "errors", "p50_ms", "p95_ms", "edge_ms", "transfer_ms", "network_ms", "cloud_ms", "overhead_ms",
+	"reply_bytes", "reply_transfer_ms",
 	"mismatches", "edge_slowdown",
 }
 
@@ -57,6 +58,7 @@ func WriteCSV(w io.Writer, rows []Row) error {
 			r.Strategy, r.Kind, r.Bundle, r.Link, f(r.RateMbps, 3), f(r.RTTms, 1), f(r.Loss, 4),
 			f(r.Top1, 4), f(r.MAP50, 4), f(r.MIoU, 4), strconv.Itoa(r.AccuracyImages), f(r.BytesPerImage, 1), strconv.Itoa(r.HeaderBytes),
 			strconv.Itoa(r.TimedImages), strconv.Itoa(r.Errors), f(r.P50, 2), f(r.P95, 2), f(r.Edge, 2), f(r.Transfer, 2), f(r.Network, 2), f(r.Cloud, 2), f(r.Overhead, 2),
+			f(r.ReplyBytes, 1), f(r.ReplyTransfer, 2),
 			strconv.Itoa(r.Mismatches), f(r.EdgeSlowdown, 2),
 		}
 		if err := cw.Write(rec); err != nil {
@@ -162,7 +164,7 @@ func WriteMarkdown(w io.Writer, rep Report, latencyPNG, accuracyPNG string) erro
 	fmt.Fprintf(&b, "- Link emulation: %s. Engine: %s. Edge threads: %s. Seed: %d.\n", modeText(m.Mode), m.Engine, threadsText(m.EdgeThreads), m.Seed)
 	fmt.Fprintf(&b, "- Accuracy and bytes per image: the first %d images of the test set in the seed's order, sent once per strategy through the real edge, codec, QUIC and cloud code, unshaped loopback; they do not depend on the link.\n", m.Images)
 	fmt.Fprintf(&b, "- Latency: %d of those images per strategy and link, one request at a time after one untimed warm-up request, through the emulated link. p50/p95 are nearest-rank percentiles of those requests; the stage columns are medians.\n", m.Timed)
-	fmt.Fprintf(&b, "- overhead = measured latency - (edge compute + request bytes x 8 / rate + RTT + cloud compute), median over requests. Edge compute is preprocessing (image decode and resize) + encoder + entropy or image coding; cloud compute is the stages the cloud reports (queue, decode, trunk, heads, post-processing). The overhead thus holds QUIC/TLS/UDP/IP framing, acknowledgements, the reply's transfer, and scheduling.\n")
+	fmt.Fprintf(&b, "- overhead = measured latency - (edge compute + request bytes x 8 / rate + RTT + cloud compute), median over requests. Edge compute is preprocessing (image decode and resize) + encoder + entropy or image coding; cloud compute is the stages the cloud reports (queue, decode, trunk, heads, post-processing). The overhead thus holds QUIC/TLS/UDP/IP framing, acknowledgements, the reply's transfer (its share is the \"reply\" column: reply bytes x 8 / downlink rate), and scheduling.\n")
 	fmt.Fprintf(&b, "- edge-only runs the full (teacher) model on the edge engine and sends nothing; it is timed once and the same figures are shown for every link.\n")
 	if m.Slowdown > 0 && m.Slowdown != 1 {
 		fmt.Fprintf(&b, "- **Emulated weak edge: the measured edge compute is multiplied by %.2f** (latency grows by the difference). These edge figures are scaled, not measured on a device; see docs/DEVICES.md.\n", m.Slowdown)
@@ -183,14 +185,14 @@ func WriteMarkdown(w io.Writer, rep Report, latencyPNG, accuracyPNG string) erro
 			}
 		}
 		fmt.Fprintf(&b, "## %s, RTT %g ms, loss %g%% (`%s`)\n\n", rateLabel(first), first.RTTms, first.Loss*100, l)
-		b.WriteString("| strategy | top-1 | mAP@0.5 | mIoU | bytes/image | p50 ms | p95 ms | edge | transfer | network | cloud | overhead | errors |\n")
-		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		b.WriteString("| strategy | top-1 | mAP@0.5 | mIoU | bytes/image | p50 ms | p95 ms | edge | transfer | network | cloud | overhead | reply | errors |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, r := range rep.Rows {
 			if r.Link != l {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %.4f | %.4f | %.4f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %d |\n",
-				r.Strategy, r.Top1, r.MAP50, r.MIoU, r.BytesPerImage, r.P50, r.P95, r.Edge, r.Transfer, r.Network, r.Cloud, r.Overhead, r.Errors)
+			fmt.Fprintf(&b, "| %s | %.4f | %.4f | %.4f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %d |\n",
+				r.Strategy, r.Top1, r.MAP50, r.MIoU, r.BytesPerImage, r.P50, r.P95, r.Edge, r.Transfer, r.Network, r.Cloud, r.Overhead, r.ReplyTransfer, r.Errors)
 		}
 		b.WriteString("\n")
 	}

@@ -186,11 +186,11 @@ func Run(ctx context.Context, o Options) ([]report.Row, error) {
 				samples, errs, mism = edgeSamples, 0, edgeMismatch
 			}
 			row.Errors, row.Mismatches = errs, mism
-			rate, rtt := l.Config.Up.RateBps, l.Config.RTT()
+			up, down, rtt := l.Config.Up.RateBps, l.Config.Down.RateBps, l.Config.RTT()
 			if s.Kind == KindEdge {
-				rate, rtt = 0, 0 // nothing crosses the link
+				up, down, rtt = 0, 0, 0 // nothing crosses the link
 			}
-			row.Fill(samples, rate, rtt, o.Slowdown)
+			row.Fill(samples, up, down, rtt, o.Slowdown)
 			rows = append(rows, row)
 		}
 	}
@@ -501,7 +501,7 @@ func (r *runner) timeLink(ctx context.Context, l Link, addr string, imgs []testI
 			res.samples = append(res.samples, report.Sample{
 				Total: L.Total, Edge: L.Preprocess + L.Encoder + L.EntropyEncode, Network: L.Network,
 				Cloud:    L.CloudQueue + L.Decode + L.Heads + L.Post,
-				ReqBytes: rec.Bytes,
+				ReqBytes: rec.Bytes, ReplyBytes: replySize(rec.Reply),
 			})
 			if c, ok := top1(rec.Reply.Results); ok && c != acc[i].pred[im.index] {
 				res.mismatches++
@@ -517,6 +517,15 @@ func (r *runner) timeLink(ctx context.Context, l Link, addr string, imgs []testI
 			eta(elapsed, *done, points))
 	}
 	return nil
+}
+
+// replySize is the size of a reply frame as the cloud sent it.
+func replySize(r *wire.Reply) int {
+	b, err := wire.AppendReply(nil, r)
+	if err != nil {
+		return 0
+	}
+	return len(b)
 }
 
 func eta(elapsed time.Duration, done, total int) string {
