@@ -38,8 +38,8 @@ type Row struct {
 	// their bytes x 8 / downlink rate (median). The overhead includes it.
 	ReplyBytes    float64 `json:"reply_bytes"`
 	ReplyTransfer float64 `json:"reply_transfer_ms"`
-	Network     float64 `json:"network_ms"`  // measured round trip minus the cloud's stages
-	Cloud       float64 `json:"cloud_ms"`    // queue + decode + trunk + heads + post, as the cloud reports them
+	Network       float64 `json:"network_ms"` // measured round trip minus the cloud's stages
+	Cloud         float64 `json:"cloud_ms"`   // queue + decode + trunk + heads + post, as the cloud reports them
 	// Overhead is the median over requests of: measured latency - (edge
 	// compute + request bytes x 8 / rate + RTT + cloud compute).
 	Overhead float64 `json:"overhead_ms"`
@@ -53,10 +53,10 @@ type Row struct {
 
 // Sample is one timed request, in milliseconds.
 type Sample struct {
-	Total    float64 // measured end to end on the edge
-	Edge     float64 // preprocess + encoder + entropy coding
-	Network  float64 // round trip minus the cloud's stages
-	Cloud    float64 // the cloud's stages
+	Total      float64 // measured end to end on the edge
+	Edge       float64 // preprocess + encoder + entropy coding
+	Network    float64 // round trip minus the cloud's stages
+	Cloud      float64 // the cloud's stages
 	ReqBytes   int     // header and payload
 	ReplyBytes int     // the reply frame
 }
