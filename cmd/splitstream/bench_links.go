@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/splitstream/splitstream/bench/link/probe"
 	"github.com/splitstream/splitstream/bench/report"
 	"github.com/splitstream/splitstream/bench/sweep"
 	"github.com/splitstream/splitstream/models/bundle"
@@ -250,6 +251,9 @@ func benchLinks(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *slowdown != 1 {
 		fmt.Fprintf(stderr, "bench links: edge compute scaled x%.2f (emulated weak edge, not measured)\n", *slowdown)
 	}
+	if over, why := probe.Oversubscribed(); over {
+		fmt.Fprintf(stderr, "bench links: warning: %s at the start; latencies will include waiting for a CPU\n", why)
+	}
 	start := time.Now()
 	rows, err := sweep.Run(ctx, sweep.Options{
 		Strategies: strategies, Links: links, Images: *images, Timed: *timed, Seed: *seed,
@@ -266,6 +270,9 @@ func benchLinks(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		EdgeThreads: *edgeThreads, Slowdown: *slowdown, Bundles: names,
 		Seconds: time.Since(start).Seconds(),
 	}, Rows: rows}
+	if over, why := probe.Oversubscribed(); over {
+		rep.Meta.Notes = append(rep.Meta.Notes, fmt.Sprintf("The machine was oversubscribed at the end of the run (%s): the latencies include time spent waiting for a CPU.", why))
+	}
 	if rows[0].AccuracyImages < *images {
 		rep.Meta.Notes = append(rep.Meta.Notes, fmt.Sprintf("The test set has %d images: all were used.", rows[0].AccuracyImages))
 	}
