@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -49,7 +50,7 @@ func parseFloats(s string) ([]float64, error) {
 			continue
 		}
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || !(f > 0) {
+		if err != nil || !(f > 0) || math.IsInf(f, 0) {
 			return nil, fmt.Errorf("%q is not a positive number", v)
 		}
 		out = append(out, f)

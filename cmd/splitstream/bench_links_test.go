@@ -59,3 +59,30 @@ func TestParseLossAndLists(t *testing.T) {
 		t.Error("quality 101 was accepted")
 	}
 }
+
+// Flag values come from the user: the parsers return errors, never panic.
+func FuzzBenchLinksFlags(f *testing.F) {
+	for _, s := range []string{"lte,3g", "lte; rate=2Mbit,delay=10ms", "1%", "0.5,1,2", "10,50,90", ";;,", "rate=1e400"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if ls, err := parseProfiles(s); err == nil {
+			for _, l := range ls {
+				if l.Config.Validate() != nil {
+					t.Errorf("%q: invalid link %q accepted", s, l.Name)
+				}
+			}
+		}
+		if v, err := parseLoss(s); err == nil && !(v >= 0 && v < 1) {
+			t.Errorf("parseLoss(%q) = %v", s, v)
+		}
+		if fs, err := parseFloats(s); err == nil {
+			for _, v := range fs {
+				if !(v > 0) {
+					t.Errorf("parseFloats(%q) gave %v", s, v)
+				}
+			}
+		}
+		parseInts(s)
+	})
+}
