@@ -54,5 +54,17 @@ DEMO_FLAGS ?=
 demo: build
 	$(BIN)/splitstream demo $(DEMO_FLAGS)
 
+## models: installs Debian's packages (as .ci/run does), trains the teacher and the
+## Entropic Students from fixed seeds on the CPU and exports models/zoo/ (see README.md
+## for the time it takes). Stages resume from train/runs/; rm -rf train/runs for a fresh run.
+models:
+	@pkgs="python3-torch python3-torchvision python3-onnx python3-pytest python3-numpy python3-pil python3-skimage dataset-fashion-mnist"; \
+	missing=$$(for p in $$pkgs; do dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed' || echo "$$p"; done); \
+	if [ -n "$$missing" ]; then \
+		echo "models: installing $$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	OMP_WAIT_POLICY=PASSIVE $(PYTHON) -m train.pipeline --out models/zoo --runs train/runs --cache train/cache
+
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,354 @@
+"""Trains the teacher and the Entropic Students and exports the bundles.
+
+    python3 -m train.pipeline --out models/zoo
+
+Stages run in sequence and each one checkpoints to --runs (train/runs/); a
+stage whose checkpoint exists is skipped, so a crash loses at most the stage
+that was running. Everything is seeded, with a fixed number of iterations, so a
+rerun on the same software reproduces the same weights (CPU, 2 threads).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import data as D
+from .metrics import MetricAccumulator, centernet_targets
+from .models import STRIDE, Student, Teacher
+
+MEAN = [0.5, 0.5, 0.5]
+STD = [0.25, 0.25, 0.25]
+CONFIG = {
+    "threads": 2,
+    "batch": 64,
+    "train_scenes": 24000, "train_seed": 1, "train_source": [0, 55000],
+    "val_scenes": 1000, "val_seed": 2, "val_source": [55000, 60000],
+    "test_scenes": 500, "test_seed": 3,
+    # two cosine cycles (a warm restart): the first one alone left the teacher short of its targets
+    "teacher": [{"iters": 1800, "lr": 2e-3, "wd": 1e-4, "warmup": 100, "seed": 10},
+                {"iters": 1200, "lr": 1e-3, "wd": 1e-4, "warmup": 50, "seed": 11}],
+    "latent_channels": 24,
+    "betas": [0.15, 0.4, 1.2],
+    "stage1": {"iters": 600, "lr": 2e-3, "eb_lr": 1e-2, "aux_lr": 1e-2, "seed": 20},
+    "stage2": {"iters": 400, "lr": 5e-4, "wd": 1e-4, "warmup": 30, "seed": 30},
+}
+
+
+def log(runs, msg):
+    line = f"{time.strftime('%H:%M:%S')} {msg}"
+    print(line, flush=True)
+    with open(os.path.join(runs, "log.txt"), "a") as f:
+        f.write(line + "\n")
+
+
+def to_input(images_u8):
+    """uint8 (B, H, W, 3) -> normalised float32 (B, 3, H, W)."""
+    x = torch.from_numpy(np.ascontiguousarray(images_u8)).permute(0, 3, 1, 2).float() / 255.0
+    m = torch.tensor(MEAN).view(1, 3, 1, 1)
+    s = torch.tensor(STD).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def batches(d, batch, iters, seed, augment=True):
+    """Yields (x, masks, labels, boxes, targets) for iters steps: a fresh seeded
+    permutation per epoch and random horizontal flips."""
+    rng = np.random.default_rng(seed)
+    n = len(d["labels"])
+    perm, pos = rng.permutation(n), 0
+    S = D.SIZE // STRIDE
+    for _ in range(iters):
+        if pos + batch > n:
+            perm, pos = rng.permutation(n), 0
+        idx = perm[pos:pos + batch]
+        pos += batch
+        imgs = d["images"][idx]
+        masks = d["masks"][idx]
+        boxes = [d["boxes"][i] for i in idx]
+        if augment:
+            flip = rng.random(len(idx)) < 0.5
+            imgs = np.where(flip[:, None, None, None], imgs[:, :, ::-1], imgs)
+            masks = np.where(flip[:, None, None], masks[:, :, ::-1], masks)
+            boxes = [[[D.SIZE - b[2], b[1], D.SIZE - b[0], b[3], b[4]] for b in bx] if f else bx
+                     for bx, f in zip(boxes, flip)]
+        hm, sz, off, ind = centernet_targets(boxes, D.NUM_CLASSES, S)
+        yield (to_input(imgs), torch.from_numpy(masks.astype(np.int64)),
+               torch.from_numpy(d["labels"][idx]), boxes,
+               (torch.from_numpy(hm), torch.from_numpy(sz), torch.from_numpy(off), torch.from_numpy(ind)))
+
+
+def focal_loss(logits, gt):
+    """CenterNet's penalty-reduced focal loss on heatmap logits."""
+    logp = F.logsigmoid(logits)
+    log1mp = F.logsigmoid(-logits)
+    p = torch.sigmoid(logits)
+    pos = gt.eq(1).float()
+    neg = 1.0 - pos
+    pos_loss = (logp * (1 - p) ** 2 * pos).sum()
+    neg_loss = (log1mp * p ** 2 * (1 - gt) ** 4 * neg).sum()
+    npos = pos.sum().clamp(min=1.0)
+    return -(pos_loss + neg_loss) / npos
+
+
+def task_loss(out, masks, labels, targets):
+    hm, sz, off, ind = targets
+    n = ind.sum().clamp(min=1.0)
+    l_cls = F.cross_entropy(out["logits"], labels)
+    l_hm = focal_loss(out["heatmap"], hm)
+    l_sz = (torch.abs(out["size"] - sz) * ind[:, None]).sum() / n
+    l_off = (torch.abs(out["offset"] - off) * ind[:, None]).sum() / n
+    l_seg = F.cross_entropy(out["mask_logits"], masks)
+    total = l_cls + l_hm + 0.1 * l_sz + l_off + l_seg
+    return total, {"cls": l_cls.item(), "hm": l_hm.item(), "sz": l_sz.item(), "off": l_off.item(),
+                   "seg": l_seg.item()}
+
+
+def kd_loss(out, tout, T=2.0):
+    """Knowledge distillation from the teacher's outputs."""
+    l_cls = F.kl_div(F.log_softmax(out["logits"] / T, 1), F.softmax(tout["logits"] / T, 1),
+                     reduction="batchmean") * T * T
+    l_seg = F.kl_div(F.log_softmax(out["mask_logits"], 1), F.softmax(tout["mask_logits"], 1),
+                     reduction="none").sum(1).mean()
+    l_hm = F.mse_loss(torch.sigmoid(out["heatmap"]), torch.sigmoid(tout["heatmap"])) * 100.0
+    l_box = F.l1_loss(out["size"], tout["size"]) * 0.1 + F.l1_loss(out["offset"], tout["offset"])
+    return l_cls + l_seg + l_hm + l_box
+
+
+def lr_at(step, iters, base, warmup):
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, iters - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * t))
+
+
+@torch.no_grad()
+def evaluate(model, d, batch=100):
+    model.eval()
+    acc = MetricAccumulator(D.NUM_CLASSES)
+    n = len(d["labels"])
+    for i in range(0, n, batch):
+        out = model(to_input(d["images"][i:i + batch]))
+        acc.add({k: v.numpy() for k, v in out.items()}, d["labels"][i:i + batch],
+                d["boxes"][i:i + batch], d["masks"][i:i + batch])
+    return acc.result()
+
+
+def load_data(cache):
+    c = CONFIG
+    t0 = time.time()
+    train = D.cached(cache, "train", c["train_scenes"], c["train_seed"], tuple(c["train_source"]))
+    val = D.cached(cache, "train", c["val_scenes"], c["val_seed"], tuple(c["val_source"]))
+    test = D.cached(cache, "test", c["test_scenes"], c["test_seed"])
+    return train, val, test, time.time() - t0
+
+
+def train_teacher(model, c, train, val, runs):
+    """One cosine cycle of the teacher's training (a fresh AdamW each cycle)."""
+    torch.manual_seed(c["seed"])
+    opt = torch.optim.AdamW(model.parameters(), lr=c["lr"], weight_decay=c["wd"])
+    t0 = time.time()
+    model.train()
+    for step, (x, masks, labels, _, targets) in enumerate(batches(train, CONFIG["batch"], c["iters"], c["seed"])):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, c["iters"], c["lr"], c["warmup"])
+        out = model(x)
+        loss, parts = task_loss(out, masks, labels, targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 25 == 0 or step == c["iters"] - 1:
+            el = time.time() - t0
+            log(runs, f"teacher step {step}/{c['iters']} loss {loss.item():.4f} "
+                      + " ".join(f"{k} {v:.3f}" for k, v in parts.items())
+                      + f" {el / (step + 1):.2f}s/it eta {el / (step + 1) * (c['iters'] - step - 1) / 60:.1f}min")
+        if step > 0 and step % 800 == 0:
+            log(runs, f"teacher val at {step}: {evaluate(model, val)}")
+            torch.save(model.state_dict(), os.path.join(runs, "teacher-partial.pt"))
+            model.train()
+    return model, time.time() - t0
+
+
+def student_from_teacher(teacher):
+    """A student whose trunk and heads start as the teacher's.
+
+    Its encoder, bottleneck and decoder are initialised from a fixed RNG state
+    (the one right after seeding and building the teacher), so each student is
+    the same whether the run started from scratch or resumed from checkpoints.
+    """
+    torch.manual_seed(CONFIG["teacher"][0]["seed"])
+    Teacher()  # advances the RNG exactly as building the teacher does
+    s = Student(CONFIG["latent_channels"])
+    s.trunk.load_state_dict(teacher.trunk.state_dict())
+    s.heads.load_state_dict(teacher.heads.state_dict())
+    return s
+
+
+def train_stage1(student, teacher, beta, train, runs, tag):
+    """Distils the teacher's stride-4 and stride-8 features into encoder, bottleneck
+    and decoder, with beta times the rate (bits per input pixel); trunk and heads frozen."""
+    c = CONFIG["stage1"]
+    torch.manual_seed(c["seed"])
+    for p in list(student.trunk.parameters()) + list(student.heads.parameters()):
+        p.requires_grad_(False)
+    eb = student.entropy_bottleneck
+    density = [p for n, p in eb.named_parameters() if n != "quantiles"]
+    coder = [p for n, p in student.named_parameters() if p.requires_grad and not n.startswith("entropy_bottleneck.")]
+    # the factorized density gets a larger step: with a few hundred steps it must
+    # move far from its wide initialisation for the rate term to mean anything
+    opt = torch.optim.Adam([{"params": coder, "lr": c["lr"], "base": c["lr"]},
+                            {"params": density, "lr": c["eb_lr"], "base": c["eb_lr"]}])
+    aux_opt = torch.optim.Adam([eb.quantiles], lr=c["aux_lr"])
+    teacher.eval()
+    t0 = time.time()
+    npix = D.SIZE * D.SIZE
+    for step, (x, _, _, _, _) in enumerate(batches(train, CONFIG["batch"], c["iters"], c["seed"])):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, c["iters"], g["base"], 20)
+        student.encoder.train()
+        student.decoder.train()
+        eb.train()
+        student.trunk.eval()
+        with torch.no_grad():
+            t1 = teacher.stage1(x)
+            t2 = teacher.trunk.layer2(t1)
+        y = student.encoder(x)
+        y_hat, lik = eb(y)
+        s1 = student.decoder(y_hat)
+        s2 = student.trunk.layer2(s1)
+        # relative MSE: each term is 1 for a student that outputs zeros
+        distill = F.mse_loss(s1, t1) / t1.pow(2).mean() + F.mse_loss(s2, t2) / t2.pow(2).mean()
+        bpp = -torch.log2(lik).sum() / (x.size(0) * npix)
+        loss = distill + beta * bpp
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        aux = eb.loss()
+        aux_opt.zero_grad()
+        aux.backward()
+        aux_opt.step()
+        if step % 25 == 0 or step == c["iters"] - 1:
+            el = time.time() - t0
+            log(runs, f"{tag} stage1 step {step}/{c['iters']} distill {distill.item():.4f} bpp {bpp.item():.4f} "
+                      f"bytes/img {bpp.item() * npix / 8:.0f} aux {aux.item():.2f} {el / (step + 1):.2f}s/it")
+    # fix the medians (and the tables) now, so stage 2 trains on the symbols the codec will send
+    eb.update(force=True, update_quantiles=True)
+    return time.time() - t0
+
+
+def train_stage2(student, teacher, train, runs, tag):
+    """Freezes encoder and bottleneck; fine-tunes decoder, trunk and heads on the
+    quantised latent with the task losses plus distillation from the teacher."""
+    c = CONFIG["stage2"]
+    torch.manual_seed(c["seed"])
+    for p in student.parameters():
+        p.requires_grad_(False)
+    params = list(student.decoder.parameters()) + list(student.trunk.parameters()) + list(student.heads.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=c["lr"], weight_decay=c["wd"])
+    teacher.eval()
+    t0 = time.time()
+    for step, (x, masks, labels, _, targets) in enumerate(batches(train, CONFIG["batch"], c["iters"], c["seed"])):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, c["iters"], c["lr"], c["warmup"])
+        student.train()
+        student.encoder.eval()
+        student.entropy_bottleneck.eval()
+        with torch.no_grad():
+            tout = teacher(x)
+            y = student.encoder(x)
+            y_hat, _ = student.entropy_bottleneck(y)
+        f1 = student.decoder(y_hat)
+        out = student.heads(student.trunk(f1))
+        lt, parts = task_loss(out, masks, labels, targets)
+        lk = kd_loss(out, tout)
+        loss = lt + lk
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 25 == 0 or step == c["iters"] - 1:
+            el = time.time() - t0
+            log(runs, f"{tag} stage2 step {step}/{c['iters']} task {lt.item():.4f} kd {lk.item():.4f} "
+                      + " ".join(f"{k} {v:.3f}" for k, v in parts.items()) + f" {el / (step + 1):.2f}s/it")
+    return time.time() - t0
+
+
+def beta_tag(beta):
+    return f"b{beta:g}"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="models/zoo", help="bundle output folder")
+    ap.add_argument("--runs", default="train/runs", help="checkpoints and logs")
+    ap.add_argument("--cache", default="train/cache", help="generated data set cache")
+    ap.add_argument("--stop-after", choices=["data", "teacher", "students"], help="stop after this stage")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(CONFIG["threads"])
+    os.makedirs(args.runs, exist_ok=True)
+    times_path = os.path.join(args.runs, "times.json")
+    times = json.load(open(times_path)) if os.path.exists(times_path) else {}
+
+    def save_times():
+        with open(times_path, "w") as f:
+            json.dump(times, f, indent=1)
+
+    train, val, test, dt = load_data(args.cache)
+    times.setdefault("data_s", round(dt, 1))
+    save_times()
+    log(args.runs, f"data ready: train {len(train['labels'])} val {len(val['labels'])} test {len(test['labels'])}")
+    if args.stop_after == "data":
+        return
+
+    torch.manual_seed(CONFIG["teacher"][0]["seed"])
+    teacher = Teacher()
+    for i, phase in enumerate(CONFIG["teacher"]):
+        tpath = os.path.join(args.runs, f"teacher-p{i}.pt")
+        if os.path.exists(tpath):
+            teacher.load_state_dict(torch.load(tpath))
+            continue
+        teacher, dt = train_teacher(teacher, phase, train, val, args.runs)
+        torch.save(teacher.state_dict(), tpath)
+        times[f"teacher_p{i}_s"] = round(dt, 1)
+        save_times()
+        log(args.runs, f"teacher cycle {i} trained in {dt / 60:.1f} min; val {evaluate(teacher, val)}")
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    if args.stop_after == "teacher":
+        return
+
+    for beta in CONFIG["betas"]:
+        tag = beta_tag(beta)
+        p1 = os.path.join(args.runs, f"student-{tag}-stage1.pt")
+        p2 = os.path.join(args.runs, f"student-{tag}-stage2.pt")
+        if os.path.exists(p2):
+            continue
+        student = student_from_teacher(teacher)
+        if os.path.exists(p1):
+            student.load_state_dict(torch.load(p1), strict=False)
+        else:
+            dt = train_stage1(student, teacher, beta, train, args.runs, tag)
+            torch.save(student.state_dict(), p1)
+            times[f"{tag}_stage1_s"] = round(dt, 1)
+            save_times()
+        dt = train_stage2(student, teacher, train, args.runs, tag)
+        torch.save(student.state_dict(), p2)
+        times[f"{tag}_stage2_s"] = round(dt, 1)
+        save_times()
+        log(args.runs, f"{tag} val {evaluate(student, val)}")
+    if args.stop_after == "students":
+        return
+
+    from . import export
+    export.export_all(args.out, args.runs, teacher, test, times, CONFIG, MEAN, STD)
+
+
+if __name__ == "__main__":
+    main()
