@@ -255,7 +255,7 @@ func threadsText(n int) string {
 // better, whichever way it comes out.
 func Closing(rows []Row) string {
 	var b strings.Builder
-	b.WriteString("For each link and each learned rate point: its p50 against the fastest (lowest p50) input-offload strategy whose top-1 accuracy is equal or better.\n\n")
+	b.WriteString("For each link and each learned rate point: its p50 against the fastest (lowest p50) input-offload strategy whose top-1 accuracy is equal or better, with the medians of the stages that make up the difference (medians need not add up exactly).\n\n")
 	for _, l := range links(rows) {
 		for _, r := range rows {
 			if r.Link != l || r.Kind != "learned" {
@@ -280,8 +280,9 @@ func Closing(rows []Row) string {
 			if r.P50 > best.P50 {
 				verdict = "slower"
 			}
-			fmt.Fprintf(&b, "%s (top-1 %.4f, %.0f B) p50 %.1f ms: the learned codec is %.1f ms %s (x%.2f).\n",
-				best.Strategy, best.Top1, best.BytesPerImage, best.P50, math.Abs(r.P50-best.P50), verdict, best.P50/math.Max(r.P50, 1e-9))
+			fmt.Fprintf(&b, "%s (top-1 %.4f, %.0f B) p50 %.1f ms: the learned codec is %.1f ms %s (x%.2f). Stage medians, learned vs %s: edge %.1f vs %.1f, transfer %.1f vs %.1f, cloud %.1f vs %.1f, overhead %.1f vs %.1f ms.\n",
+				best.Strategy, best.Top1, best.BytesPerImage, best.P50, math.Abs(r.P50-best.P50), verdict, best.P50/math.Max(r.P50, 1e-9),
+				best.Strategy, r.Edge, best.Edge, r.Transfer, best.Transfer, r.Cloud, best.Cloud, r.Overhead, best.Overhead)
 		}
 	}
 	return b.String()
