@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -46,8 +48,9 @@ func PlotLatency(w io.Writer, rep Report) error {
 	p.X.Label.Text = "uplink rate (Mbit/s)"
 	p.Y.Label.Text = "p50 latency (ms)"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker, p.Y.Tick.Marker = ticks125{}, ticks125{}
 	p.Legend.Top = true
+	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	var args []any
 	for _, s := range strategies(rep.Rows) {
 		var pts plotter.XYs
@@ -67,6 +70,8 @@ func PlotLatency(w io.Writer, rep Report) error {
 		return err
 	}
 	p.Add(plotter.NewGrid())
+	// Room on the right for the legend (log axis: a factor, not a margin).
+	p.X.Max *= 6
 	return savePNG(w, p)
 }
 
@@ -78,7 +83,7 @@ func PlotAccuracy(w io.Writer, rep Report) error {
 	p.X.Label.Text = "bytes per image (payload)"
 	p.Y.Label.Text = "top-1"
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker = ticks125{}
 	seen := map[string]bool{}
 	var xys plotter.XYs
 	var labels []string
@@ -119,4 +124,29 @@ func PlotAccuracy(w io.Writer, rep Report) error {
 		}
 	}
 	return savePNG(w, p)
+}
+
+// ticks125 labels a log axis at 1, 2 and 5 times the powers of ten.
+type ticks125 struct{}
+
+// Ticks implements plot.Ticker.
+func (ticks125) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	if !(lo > 0) || !(hi > lo) {
+		return out
+	}
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		p := math.Pow(10, e)
+		for _, m := range []float64{1, 2, 5} {
+			if v := m * p; v >= lo && v <= hi {
+				out = append(out, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
+			}
+		}
+		for m := 3.0; m < 10; m++ {
+			if v := m * p; m != 5 && v >= lo && v <= hi {
+				out = append(out, plot.Tick{Value: v})
+			}
+		}
+	}
+	return out
 }

@@ -161,3 +161,18 @@ func TestWriteJSONKeys(t *testing.T) {
 		t.Errorf("no rows: %q", buf.String())
 	}
 }
+
+func TestTicks125(t *testing.T) {
+	var labels []string
+	for _, tk := range (ticks125{}).Ticks(0.4, 60) {
+		if tk.Label != "" {
+			labels = append(labels, tk.Label)
+		}
+	}
+	if got, want := strings.Join(labels, " "), "0.5 1 2 5 10 20 50"; got != want {
+		t.Errorf("labels %q, want %q", got, want)
+	}
+	if n := len((ticks125{}).Ticks(0, 10)); n != 0 {
+		t.Errorf("%d ticks on an axis from 0", n)
+	}
+}
