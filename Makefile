@@ -3,6 +3,10 @@ GO        ?= go
 BIN       := bin
 ORT_LIB   := $(CURDIR)/third_party/ort/libonnxruntime.so
 PYTHON    ?= /usr/bin/python3
+# gen2brain/webp would otherwise dlopen a system libwebp through purego,
+# which makes even CGO_ENABLED=0 binaries dynamically linked; with this tag
+# it always uses its embedded WebAssembly build and the binary stays static.
+STATIC_TAGS := nodynamic
 # Packages whose tests also run on linux/arm64 under qemu-user.
 ARM64_PKGS ?= ./entropy/... ./internal/gemm/... ./models/...
 
@@ -17,8 +21,8 @@ build:
 
 ## cross: static builds for linux/amd64 and linux/arm64 (pure-Go engine only).
 cross:
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -o $(BIN)/splitstream-linux-amd64 ./cmd/splitstream
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -o $(BIN)/splitstream-linux-arm64 ./cmd/splitstream
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -tags $(STATIC_TAGS) -o $(BIN)/splitstream-linux-amd64 ./cmd/splitstream
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags $(STATIC_TAGS) -o $(BIN)/splitstream-linux-arm64 ./cmd/splitstream
 
 ## ort: fetch ONNX Runtime's shared library into third_party/ort (ignored by git).
 ort:
@@ -42,7 +46,7 @@ test-arm64:
 	@set -e; qemu=$$(scripts/qemu-arm64.sh); mkdir -p $(BIN)/arm64; rm -f $(BIN)/arm64/*.test; \
 	for p in $$($(GO) list $(ARM64_PKGS)); do \
 		name=$$(echo $$p | tr / _); \
-		CGO_ENABLED=0 GOARCH=arm64 $(GO) test -c -o $(BIN)/arm64/$$name.test $$p; \
+		CGO_ENABLED=0 GOARCH=arm64 $(GO) test -tags $(STATIC_TAGS) -c -o $(BIN)/arm64/$$name.test $$p; \
 		[ -f $(BIN)/arm64/$$name.test ] || continue; \
 		dir=$$($(GO) list -f '{{.Dir}}' $$p); \
 		echo "arm64 (qemu): $$p"; \

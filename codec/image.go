@@ -24,6 +24,12 @@ const (
 	DefaultWebPQuality = 75
 )
 
+// The WebP codec is github.com/gen2brain/webp: libwebp compiled to
+// WebAssembly and run by wazero, so it needs no cgo. Unless built with the
+// tag nodynamic it first tries to dlopen a system libwebp through purego,
+// which makes even CGO_ENABLED=0 binaries dynamically linked; the Makefile's
+// static builds (make cross) therefore pass -tags nodynamic.
+
 // Image is an image codec: it codes a 3-channel tensor of pixel values in
 // [0, 255] (channel-major RGB, rounded and clamped to 8 bits) as a PNG, JPEG
 // or WebP file, and decodes such a file back into pixel values.

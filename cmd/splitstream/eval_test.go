@@ -62,7 +62,13 @@ func engines(t *testing.T) []string {
 // through the split path with each engine and compares the metrics with
 // those recorded at export: top-1 within 0.5 points, mAP@0.5 and mIoU within
 // 0.005.
+//
+// It runs the whole test set of every bundle with each engine (about a
+// minute on two cores), so -short skips it.
 func TestEvalReproducesRecordedMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the full test sets take about a minute")
+	}
 	bundles := shippedBundles(t)
 	for _, kind := range engines(t) {
 		for _, b := range bundles {

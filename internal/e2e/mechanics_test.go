@@ -84,7 +84,11 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	f.addr = pc.LocalAddr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stop, f.done = cancel, make(chan error, 1)
-	go func() { f.done <- f.server.Serve(ctx, pc, srvTLS); pc.Close() }()
+	go func() {
+		err := f.server.Serve(ctx, pc, srvTLS)
+		pc.Close()
+		f.done <- err
+	}()
 	t.Cleanup(func() {
 		f.shutdown(t)
 		f.model.Close()
@@ -388,17 +392,44 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 }
 
+// ticketCache is a session cache that reports when a ticket is stored.
+type ticketCache struct {
+	tls.ClientSessionCache
+	stored chan struct{}
+}
+
+func (c *ticketCache) Put(key string, cs *tls.ClientSessionState) {
+	c.ClientSessionCache.Put(key, cs)
+	if cs != nil {
+		select {
+		case c.stored <- struct{}{}:
+		default:
+		}
+	}
+}
+
 func TestReconnectResumes0RTT(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	enc := f.newEncoder(t)
-	client := f.newClient(t)
+	cache := &ticketCache{ClientSessionCache: tls.NewLRUClientSessionCache(4), stored: make(chan struct{}, 1)}
+	cliTLS := f.client.Clone()
+	cliTLS.ClientSessionCache = cache
+	client, err := edge.NewClient(f.addr, edge.ClientOptions{TLS: cliTLS, Logger: quiet, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
 	h, payload := f.request(t, enc, pngImage(t, 5), 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if r, err := client.Do(ctx, h, payload); err != nil || r.Status != wire.StatusOK {
 		t.Fatalf("first request: %v %+v", err, r)
 	}
-	time.Sleep(50 * time.Millisecond) // let the session ticket arrive
+	select { // the session ticket arrives after the handshake
+	case <-cache.stored:
+	case <-ctx.Done():
+		t.Fatal("no session ticket from the server")
+	}
 	// Restart the server on the same address with the same TLS config (and
 	// so the same session ticket keys).
 	f.shutdown(t)
@@ -419,6 +450,9 @@ func TestReconnectResumes0RTT(t *testing.T) {
 		t.Fatalf("request after the restart: %v %+v", err, r)
 	}
 	st := client.Stats()
+	for wait := time.Now(); st.Resumed0RTT == 0 && time.Since(wait) < 2*time.Second; st = client.Stats() {
+		time.Sleep(5 * time.Millisecond) // the client records 0-RTT once its handshake completes
+	}
 	t.Logf("connections %d, resumed with 0-RTT %d", st.Connects, st.Resumed0RTT)
 	if st.Connects != 2 {
 		t.Fatalf("%d connections, want 2 (one reconnect)", st.Connects)

@@ -93,6 +93,10 @@ func TestShippedReferenceParity(t *testing.T) {
 		return e
 	}
 	enc := open(b.Encoder.File)
+	trunk := open(b.Cloud.Trunk.File)
+	if len(ref.Images) == 0 {
+		t.Fatal("the bundle ships no reference images")
+	}
 	for i := range ref.Images {
 		im := &ref.Images[i]
 		y := get(im, "latent")
@@ -125,7 +129,25 @@ func TestShippedReferenceParity(t *testing.T) {
 			t.Fatal(err)
 		}
 		closeTo(fmt.Sprintf("image %d encoder output", im.Index), out[b.Encoder.Output].Data, y)
+
+		feats, err := trunk.Run(context.Background(), map[string]models.Tensor{b.Cloud.Trunk.Input: {Shape: []int{1, s.C, s.H, s.W}, Data: get(im, "latent_hat")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := feats[b.Cloud.Trunk.Output]
+		closeTo(fmt.Sprintf("image %d features", im.Index), f.Data, get(im, "features"))
+		for _, h := range b.Heads {
+			head := open(h.File)
+			outs, err := head.Run(context.Background(), map[string]models.Tensor{head.Inputs()[0].Name: {Shape: f.Shape, Data: get(im, "features")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range h.Outputs {
+				closeTo(fmt.Sprintf("image %d %s", im.Index, name), outs[name].Data, get(im, name))
+			}
+		}
 	}
+	t.Logf("%d reference images: symbols and rANS bytes exact; encoder, trunk and head outputs within tolerance", len(ref.Images))
 }
 
 // TestShippedTwoEdgesOverQUIC is the acceptance test: a cloud with the
