@@ -421,7 +421,10 @@ def export_all(out_dir, runs, teacher, test, times, config, mean, std):
     for beta in config["betas"]:
         tag = beta_tag(beta)
         s = Student(config["latent_channels"])
-        state = torch.load(os.path.join(runs, f"student-{tag}-stage2.pt"))
+        path = os.path.join(runs, f"student-{tag}-stage2b.pt")  # after the optional second cycle
+        if not os.path.exists(path):
+            path = os.path.join(runs, f"student-{tag}-stage2.pt")
+        state = torch.load(path)
         for k in ("_offset", "_quantized_cdf", "_cdf_length"):
             getattr(s.entropy_bottleneck, k).resize_(state[f"entropy_bottleneck.{k}"].shape)
         s.load_state_dict(state)
@@ -432,7 +435,8 @@ def export_all(out_dir, runs, teacher, test, times, config, mean, std):
         m = export_split_bundle(out_dir, f"fmnist-es-{tag}", s.encoder, s.entropy_bottleneck, trunk, heads, test,
                                 mean, std, extra={"training": {
                                     "beta": beta, "latent_channels": config["latent_channels"],
-                                    "stage1": config["stage1"], "stage2": config["stage2"]}})
+                                    "stage1": config["stage1"], "stage2": config["stage2"],
+                                    "stage2b": config["stage2b"] if beta in config.get("stage2b", {}).get("betas", []) else None}})
         print(f"fmnist-es-{tag}", m["metrics"], flush=True)
     # Wall-clock times vary from run to run, so they live beside the bundles, outside their hashes.
     with open(os.path.join(out_dir, "training-times.json"), "w") as f:

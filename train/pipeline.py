@@ -38,6 +38,8 @@ CONFIG = {
     "betas": [0.15, 0.4, 1.2],
     "stage1": {"iters": 600, "lr": 2e-3, "eb_lr": 1e-2, "aux_lr": 1e-2, "seed": 20},
     "stage2": {"iters": 400, "lr": 5e-4, "wd": 1e-4, "warmup": 30, "seed": 30},
+    # a second fine-tuning cycle for the highest-rate student, the one held to the teacher's accuracy
+    "stage2b": {"betas": [0.15], "iters": 1200, "lr": 3e-4, "wd": 1e-4, "warmup": 30, "seed": 31},
 }
 
 
@@ -241,10 +243,10 @@ def train_stage1(student, teacher, beta, train, runs, tag):
     return time.time() - t0
 
 
-def train_stage2(student, teacher, train, runs, tag):
+def train_stage2(student, teacher, train, runs, tag, c=None):
     """Freezes encoder and bottleneck; fine-tunes decoder, trunk and heads on the
     quantised latent with the task losses plus distillation from the teacher."""
-    c = CONFIG["stage2"]
+    c = c or CONFIG["stage2"]
     torch.manual_seed(c["seed"])
     for p in student.parameters():
         p.requires_grad_(False)
@@ -328,21 +330,32 @@ def main(argv=None):
         tag = beta_tag(beta)
         p1 = os.path.join(args.runs, f"student-{tag}-stage1.pt")
         p2 = os.path.join(args.runs, f"student-{tag}-stage2.pt")
-        if os.path.exists(p2):
+        p2b = os.path.join(args.runs, f"student-{tag}-stage2b.pt")
+        more = beta in CONFIG["stage2b"]["betas"]
+        if os.path.exists(p2b) or (os.path.exists(p2) and not more):
             continue
         student = student_from_teacher(teacher)
-        if os.path.exists(p1):
-            student.load_state_dict(torch.load(p1), strict=False)
+        if os.path.exists(p2):
+            student.load_state_dict(torch.load(p2))
         else:
-            dt = train_stage1(student, teacher, beta, train, args.runs, tag)
-            torch.save(student.state_dict(), p1)
-            times[f"{tag}_stage1_s"] = round(dt, 1)
+            if os.path.exists(p1):
+                student.load_state_dict(torch.load(p1))
+            else:
+                dt = train_stage1(student, teacher, beta, train, args.runs, tag)
+                torch.save(student.state_dict(), p1)
+                times[f"{tag}_stage1_s"] = round(dt, 1)
+                save_times()
+            dt = train_stage2(student, teacher, train, args.runs, tag)
+            torch.save(student.state_dict(), p2)
+            times[f"{tag}_stage2_s"] = round(dt, 1)
             save_times()
-        dt = train_stage2(student, teacher, train, args.runs, tag)
-        torch.save(student.state_dict(), p2)
-        times[f"{tag}_stage2_s"] = round(dt, 1)
-        save_times()
-        log(args.runs, f"{tag} val {evaluate(student, val)}")
+            log(args.runs, f"{tag} val {evaluate(student, val)}")
+        if more:
+            dt = train_stage2(student, teacher, train, args.runs, tag + "/2b", CONFIG["stage2b"])
+            torch.save(student.state_dict(), p2b)
+            times[f"{tag}_stage2b_s"] = round(dt, 1)
+            save_times()
+            log(args.runs, f"{tag} after stage2b val {evaluate(student, val)}")
     if args.stop_after == "students":
         return
 
