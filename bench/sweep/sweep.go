@@ -109,6 +109,7 @@ type runner struct {
 	srvTLS   *tls.Config
 	cliTLS   *tls.Config
 	start    time.Time
+	timed    time.Time // when the timed pass began, for its time-left estimate
 }
 
 // Run runs the sweep and returns one row per strategy and link, links
@@ -158,6 +159,7 @@ func Run(ctx context.Context, o Options) ([]report.Row, error) {
 		}
 	}
 	var rows []report.Row
+	r.timed = time.Now()
 	points := len(o.Links) * len(o.Strategies)
 	done := 0
 	for _, l := range o.Links {
@@ -511,8 +513,8 @@ func (r *runner) timeLink(ctx context.Context, l Link, addr string, imgs []testI
 		for _, smp := range res.samples {
 			tot = append(tot, smp.Total)
 		}
-		elapsed := time.Since(r.start)
-		r.progress("timed %3d/%d %-22s %-40s p50 %8.1f ms  p95 %8.1f ms  errors %d  (sweep ETA %s)",
+		elapsed := time.Since(r.timed)
+		r.progress("timed %3d/%d %-22s %-40s p50 %8.1f ms  p95 %8.1f ms  errors %d  (about %s left)",
 			*done, points, s.Name, l.Name, report.Percentile(tot, 50), report.Percentile(tot, 95), res.errors,
 			eta(elapsed, *done, points))
 	}
@@ -528,6 +530,8 @@ func replySize(r *wire.Reply) int {
 	return len(b)
 }
 
+// eta estimates the time left from the pace so far: elapsed for done of
+// total steps.
 func eta(elapsed time.Duration, done, total int) string {
 	if done == 0 {
 		return "?"
