@@ -1,0 +1,313 @@
+package report
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// Meta describes how a sweep was run; every report carries it.
+type Meta struct {
+	Command     string   `json:"command"`
+	Date        string   `json:"date"`
+	Machine     string   `json:"machine"`
+	Mode        string   `json:"mode"` // "relay" (user-space link emulator) or "netns"
+	Engine      string   `json:"engine"`
+	Seed        uint64   `json:"seed"`
+	Images      int      `json:"images"`       // accuracy set
+	Timed       int      `json:"timed"`        // timed requests per strategy and link
+	EdgeThreads int      `json:"edge_threads"` // 0: one per CPU
+	Slowdown    float64  `json:"edge_slowdown"`
+	Bundles     []string `json:"bundles"`
+	Notes       []string `json:"notes,omitempty"`
+	Seconds     float64  `json:"seconds"` // wall time of the sweep
+}
+
+// Report is a sweep's rows with their description.
+type Report struct {
+	Meta Meta  `json:"meta"`
+	Rows []Row `json:"rows"`
+}
+
+var csvHeader = []string{
+	"strategy", "kind", "bundle", "link", "rate_mbps", "rtt_ms", "loss",
+	"top1", "map50", "miou", "accuracy_images", "bytes_per_image", "header_bytes",
+	"timed_images", "errors", "p50_ms", "p95_ms", "edge_ms", "transfer_ms", "network_ms", "cloud_ms", "overhead_ms",
+	"reply_bytes", "reply_transfer_ms",
+	"mismatches", "edge_slowdown",
+}
+
+func f(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+
+// WriteCSV writes the rows with a header line.
+func WriteCSV(w io.Writer, rows []Row) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvHeader); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		rec := []string{
+			r.Strategy, r.Kind, r.Bundle, r.Link, f(r.RateMbps, 3), f(r.RTTms, 1), f(r.Loss, 4),
+			f(r.Top1, 4), f(r.MAP50, 4), f(r.MIoU, 4), strconv.Itoa(r.AccuracyImages), f(r.BytesPerImage, 1), strconv.Itoa(r.HeaderBytes),
+			strconv.Itoa(r.TimedImages), strconv.Itoa(r.Errors), f(r.P50, 2), f(r.P95, 2), f(r.Edge, 2), f(r.Transfer, 2), f(r.Network, 2), f(r.Cloud, 2), f(r.Overhead, 2),
+			f(r.ReplyBytes, 1), f(r.ReplyTransfer, 2),
+			strconv.Itoa(r.Mismatches), f(r.EdgeSlowdown, 2),
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteJSON writes the rows as one indented JSON array.
+func WriteJSON(w io.Writer, rows []Row) error {
+	if rows == nil {
+		rows = []Row{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(rows)
+}
+
+// WriteFiles writes report.csv, report.json (meta and rows), report.md and
+// the plots into dir, and returns the paths written.
+func WriteFiles(dir string, rep Report) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var written []string
+	write := func(name string, fn func(io.Writer) error) error {
+		path := filepath.Join(dir, name)
+		fh, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := fn(fh); err != nil {
+			fh.Close()
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if err := fh.Close(); err != nil {
+			return err
+		}
+		written = append(written, path)
+		return nil
+	}
+	steps := []struct {
+		name string
+		fn   func(io.Writer) error
+	}{
+		{"report.csv", func(w io.Writer) error { return WriteCSV(w, rep.Rows) }},
+		{"report.json", func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", " ")
+			return enc.Encode(rep)
+		}},
+		{"report.md", func(w io.Writer) error { return WriteMarkdown(w, rep, PlotLatencyFile, PlotAccuracyFile) }},
+		{PlotLatencyFile, func(w io.Writer) error { return PlotLatency(w, rep) }},
+		{PlotAccuracyFile, func(w io.Writer) error { return PlotAccuracy(w, rep) }},
+	}
+	for _, s := range steps {
+		if err := write(s.name, s.fn); err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// linkKey identifies a link in the order rows first name it.
+func links(rows []Row) []string {
+	var out []string
+	for _, r := range rows {
+		if !slices.Contains(out, r.Link) {
+			out = append(out, r.Link)
+		}
+	}
+	return out
+}
+
+// strategies lists the strategies in the order rows first name them.
+func strategies(rows []Row) []string {
+	var out []string
+	for _, r := range rows {
+		if !slices.Contains(out, r.Strategy) {
+			out = append(out, r.Strategy)
+		}
+	}
+	return out
+}
+
+func rateLabel(r Row) string {
+	if r.RateMbps <= 0 {
+		return "unlimited"
+	}
+	return strconv.FormatFloat(r.RateMbps, 'g', 4, 64) + " Mbit/s"
+}
+
+// WriteMarkdown writes the report: how it was run, a table per link, the
+// accuracy against bytes table, and the closing comparison of the learned
+// codec with the input-offload strategies.
+func WriteMarkdown(w io.Writer, rep Report, latencyPNG, accuracyPNG string) error {
+	m := rep.Meta
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Split computing against the alternatives, by link\n\n")
+	fmt.Fprintf(&b, "Generated by `%s` on %s (%s).\n\n", m.Command, m.Date, m.Machine)
+	fmt.Fprintf(&b, "- Link emulation: %s. Engine: %s. Edge threads: %s. Seed: %d.\n", modeText(m.Mode), m.Engine, threadsText(m.EdgeThreads), m.Seed)
+	fmt.Fprintf(&b, "- Accuracy and bytes per image: the first %d images of the test set in the seed's order, sent once per strategy through the real edge, codec, QUIC and cloud code, unshaped loopback; they do not depend on the link.\n", m.Images)
+	fmt.Fprintf(&b, "- Latency: %d of those images per strategy and link, one request at a time after one untimed warm-up request, through the emulated link. p50/p95 are nearest-rank percentiles of those requests (with %d requests, p95 is the %s); the stage columns are medians.\n", m.Timed, m.Timed, nth(m.Timed-int(math.Ceil(0.95*float64(m.Timed)))+1))
+	fmt.Fprintf(&b, "- overhead = measured latency - (edge compute + request bytes x 8 / rate + RTT + cloud compute), median over requests. Edge compute is preprocessing (image decode and resize) + encoder + entropy or image coding; cloud compute is the stages the cloud reports (queue, decode, trunk, heads, post-processing). The overhead thus holds QUIC/TLS/UDP/IP framing, acknowledgements, the reply's transfer (its share is the \"reply\" column: reply bytes x 8 / downlink rate), and scheduling.\n")
+	fmt.Fprintf(&b, "- edge-only runs the full (teacher) model on the edge engine and sends nothing; it is timed once and the same figures are shown for every link.\n")
+	if m.Slowdown > 0 && m.Slowdown != 1 {
+		fmt.Fprintf(&b, "- **Emulated weak edge: the measured edge compute is multiplied by %.2f** (latency grows by the difference). These edge figures are scaled, not measured on a device; see docs/DEVICES.md.\n", m.Slowdown)
+	} else {
+		fmt.Fprintf(&b, "- Edge compute as measured on this machine (no slowdown factor).\n")
+	}
+	fmt.Fprintf(&b, "- Bundles: %s. Wall time: %.0f s.\n", strings.Join(m.Bundles, ", "), m.Seconds)
+	for _, n := range m.Notes {
+		fmt.Fprintf(&b, "- %s\n", n)
+	}
+	b.WriteString("\n| strategy | kind | bundle |\n| --- | --- | --- |\n")
+	seen := map[string]bool{}
+	for _, r := range rep.Rows {
+		if !seen[r.Strategy] {
+			seen[r.Strategy] = true
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", r.Strategy, kindText[r.Kind], r.Bundle)
+		}
+	}
+	b.WriteString("\n")
+	for _, l := range links(rep.Rows) {
+		var first Row
+		for _, r := range rep.Rows {
+			if r.Link == l {
+				first = r
+				break
+			}
+		}
+		fmt.Fprintf(&b, "## %s, RTT %g ms, loss %g%% (`%s`)\n\n", rateLabel(first), first.RTTms, first.Loss*100, l)
+		b.WriteString("| strategy | top-1 | mAP@0.5 | mIoU | bytes/image | p50 ms | p95 ms | edge | transfer | network | cloud | overhead | reply | errors |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, r := range rep.Rows {
+			if r.Link != l {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %.4f | %.4f | %.4f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %d |\n",
+				r.Strategy, r.Top1, r.MAP50, r.MIoU, r.BytesPerImage, r.P50, r.P95, r.Edge, r.Transfer, r.Network, r.Cloud, r.Overhead, r.ReplyTransfer, r.Errors)
+		}
+		b.WriteString("\n")
+	}
+	if latencyPNG != "" {
+		fmt.Fprintf(&b, "![p50 latency against bandwidth](%s)\n\n", latencyPNG)
+	}
+	if accuracyPNG != "" {
+		fmt.Fprintf(&b, "![top-1 against bytes per image](%s)\n\n", accuracyPNG)
+	}
+	b.WriteString("## Learned codec against input offload\n\n")
+	b.WriteString(Closing(rep.Rows))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+var kindText = map[string]string{
+	"edge":    "full model on the edge, nothing sent",
+	"input":   "input offload: the coded image to the full model",
+	"feature": "feature offload: the split encoder's latent without the learned codec",
+	"learned": "split: the learned codec (one rate point per bundle)",
+}
+
+// nth names the k-th largest of a set: "largest", "2nd largest", ...
+func nth(k int) string {
+	switch k {
+	case 1:
+		return "largest"
+	case 2:
+		return "2nd largest"
+	case 3:
+		return "3rd largest"
+	}
+	return strconv.Itoa(k) + "th largest"
+}
+
+func modeText(mode string) string {
+	if mode == "netns" {
+		return "network namespaces (tbf rate and queue in the kernel, delay and loss in a relay)"
+	}
+	return "user-space relay on loopback (bench/link)"
+}
+
+func threadsText(n int) string {
+	if n <= 0 {
+		return "one per CPU"
+	}
+	return strconv.Itoa(n)
+}
+
+// Closing compares, on every link, each learned strategy's p50 with the
+// fastest input-offload strategy (png, jpeg, webp) whose top-1 is equal or
+// better, whichever way it comes out.
+func Closing(rows []Row) string {
+	var b strings.Builder
+	b.WriteString("For each link and each learned rate point: its p50 against the fastest (lowest p50) input-offload strategy whose top-1 accuracy is equal or better, with the medians of the stages that make up the difference (medians need not add up exactly).\n\n")
+	for _, l := range links(rows) {
+		for _, r := range rows {
+			if r.Link != l || r.Kind != "learned" {
+				continue
+			}
+			var best *Row
+			for i := range rows {
+				o := &rows[i]
+				if o.Link != l || o.Kind != "input" || o.Top1 < r.Top1 || o.Errors > 0 {
+					continue
+				}
+				if best == nil || o.P50 < best.P50 {
+					best = o
+				}
+			}
+			fmt.Fprintf(&b, "- %s, RTT %g ms: %s (top-1 %.4f, %.0f B) p50 %.1f ms; ", rateLabel(r), r.RTTms, r.Strategy, r.Top1, r.BytesPerImage, r.P50)
+			if best == nil {
+				b.WriteString("no input-offload strategy reaches its top-1.\n")
+				continue
+			}
+			verdict := "faster"
+			if r.P50 > best.P50 {
+				verdict = "slower"
+			}
+			fmt.Fprintf(&b, "%s (top-1 %.4f, %.0f B) p50 %.1f ms: the learned codec is %.1f ms %s (x%.2f). Stage medians, learned vs %s: edge %.1f vs %.1f, transfer %.1f vs %.1f, cloud %.1f vs %.1f, overhead %.1f vs %.1f ms.\n",
+				best.Strategy, best.Top1, best.BytesPerImage, best.P50, math.Abs(r.P50-best.P50), verdict, best.P50/math.Max(r.P50, 1e-9),
+				best.Strategy, r.Edge, best.Edge, r.Transfer, best.Transfer, r.Cloud, best.Cloud, r.Overhead, best.Overhead)
+		}
+	}
+	return b.String()
+}
+
+// WriteTable prints the rows as aligned text, one block per link.
+func WriteTable(w io.Writer, rep Report) error {
+	for _, l := range links(rep.Rows) {
+		fmt.Fprintf(w, "link %s\n", l)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "strategy\ttop-1\tmAP\tmIoU\tbytes/img\tp50 ms\tp95 ms\tedge\ttransfer\tcloud\toverhead\terrors\t")
+		for _, r := range rep.Rows {
+			if r.Link == l {
+				fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t\n",
+					r.Strategy, r.Top1, r.MAP50, r.MIoU, r.BytesPerImage, r.P50, r.P95, r.Edge, r.Transfer, r.Cloud, r.Overhead, r.Errors)
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+	if s := rep.Meta.Slowdown; s > 0 && s != 1 {
+		fmt.Fprintf(w, "edge compute scaled x%.2f (emulated weak edge, not measured)\n", s)
+	}
+	_, err := io.WriteString(w, Closing(rep.Rows))
+	return err
+}

@@ -1,0 +1,115 @@
+// Package sweep runs the bench's strategies (edge only, input offload,
+// feature offload, the learned codec) end to end through the real edge,
+// codec, QUIC and cloud code, over emulated links, and measures accuracy,
+// bytes per image and latency with its breakdown.
+package sweep
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/splitstream/splitstream/bench/link"
+	"github.com/splitstream/splitstream/codec"
+	"github.com/splitstream/splitstream/models/bundle"
+)
+
+// Strategy kinds.
+const (
+	KindEdge    = "edge"    // the full model on the edge, nothing sent
+	KindInput   = "input"   // the image, coded, to the full model in the cloud
+	KindFeature = "feature" // the split bundle's latent, without the learned codec
+	KindLearned = "learned" // the split bundle's latent with its learned codec
+)
+
+// Strategy is one way to get an image's task results.
+type Strategy struct {
+	Name   string
+	Kind   string
+	Bundle *bundle.Bundle
+	// Codec is what the edge sends with; nil for edge-only and for the
+	// learned codec (the bundle's own).
+	Codec codec.Codec
+}
+
+// Plan lists the strategies: edge-only (full model on the edge), PNG, JPEG
+// and WebP at the given qualities (to the full bundle), raw-f32 and
+// int8-zstd latents of the feature bundle, and the learned codec of every
+// split bundle. full or feature may be nil to leave their strategies out.
+func Plan(full *bundle.Bundle, feature *bundle.Bundle, split []*bundle.Bundle, jpegQ, webpQ []int) ([]Strategy, error) {
+	var out []Strategy
+	if full != nil {
+		if full.Kind != bundle.KindFull {
+			return nil, fmt.Errorf("bundle %s is %s, the input strategies need a full bundle", full.Name, full.Kind)
+		}
+		out = append(out, Strategy{Name: "edge-only", Kind: KindEdge, Bundle: full})
+		img := []struct {
+			name string
+			id   codec.ID
+			qs   []int
+		}{{"png", codec.IDPNG, []int{0}}, {"jpeg", codec.IDJPEG, jpegQ}, {"webp", codec.IDWebP, webpQ}}
+		for _, c := range img {
+			for _, q := range c.qs {
+				cd, err := codec.NewImage(c.id, codec.ImageOptions{Quality: q})
+				if err != nil {
+					return nil, err
+				}
+				name := c.name
+				if c.id != codec.IDPNG {
+					name = fmt.Sprintf("%s-q%d", c.name, q)
+				}
+				out = append(out, Strategy{Name: name, Kind: KindInput, Bundle: full, Codec: cd})
+			}
+		}
+	}
+	if feature != nil {
+		if feature.Kind != bundle.KindSplit {
+			return nil, fmt.Errorf("bundle %s is %s, feature offload needs a split bundle", feature.Name, feature.Kind)
+		}
+		out = append(out,
+			Strategy{Name: "raw-f32", Kind: KindFeature, Bundle: feature, Codec: codec.Raw{}},
+			Strategy{Name: "int8-zstd", Kind: KindFeature, Bundle: feature, Codec: codec.NewInt8Zstd()})
+	}
+	for _, b := range split {
+		if b.Kind != bundle.KindSplit {
+			return nil, fmt.Errorf("bundle %s is %s, not split", b.Name, b.Kind)
+		}
+		out = append(out, Strategy{Name: "learned-" + b.Name, Kind: KindLearned, Bundle: b})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no strategies: give a full bundle, split bundles, or both")
+	}
+	return out, nil
+}
+
+// Link is one emulated link of a sweep.
+type Link struct {
+	Name   string // a bench/link spec that Parse reads back
+	Config link.Config
+}
+
+// RateLink is a symmetric link of rate Mbit/s each way, the given round
+// trip (half each way) and loss each way, with a drop-tail queue of two
+// bandwidth-delay products, at least 64 KiB.
+func RateLink(mbps float64, rtt time.Duration, loss float64) (Link, error) {
+	bdp := int(mbps * 1e6 / 8 * rtt.Seconds())
+	d := link.Direction{RateBps: mbps * 1e6, Delay: rtt / 2, Loss: loss, QueueBytes: max(64<<10, 2*bdp)}
+	cfg := link.Config{Up: d, Down: d}
+	if err := cfg.Validate(); err != nil {
+		return Link{}, fmt.Errorf("link %g Mbit/s: %w", mbps, err)
+	}
+	name := fmt.Sprintf("rate=%gMbit,delay=%v,queue=%d", mbps, d.Delay, d.QueueBytes)
+	if loss > 0 {
+		name += fmt.Sprintf(",loss=%g", loss)
+	}
+	return Link{Name: name, Config: cfg}, nil
+}
+
+// ParseLink reads a profile name or spec (bench/link syntax).
+func ParseLink(spec string) (Link, error) {
+	cfg, err := link.Parse(spec)
+	if err != nil {
+		return Link{}, err
+	}
+	return Link{Name: spec, Config: cfg}, nil
+}
