@@ -382,7 +382,7 @@ func (r *runner) accuracy(ctx context.Context, s Strategy, addr string) (accurac
 			if err != nil {
 				return accuracy{}, fmt.Errorf("%s: %w", im.name, err)
 			}
-			if err := sc.add(im.index, out.Results, out.Detections); err != nil {
+			if err := sc.Add(im.index, out.Results, out.Detections); err != nil {
 				return accuracy{}, err
 			}
 		}
@@ -412,7 +412,7 @@ func (r *runner) accuracy(ctx context.Context, s Strategy, addr string) (accurac
 			return accuracy{}, fmt.Errorf("%s: %s: %s", rec.Image, rec.Status, rec.Error)
 		}
 		payload += rec.Bytes - wire.HeaderSize
-		if err := sc.add(r.images[k].index, rec.Reply.Results, nil); err != nil {
+		if err := sc.Add(r.images[k].index, rec.Reply.Results, nil); err != nil {
 			return accuracy{}, err
 		}
 	}

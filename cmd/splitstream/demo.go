@@ -133,7 +133,7 @@ func runDemo(ctx context.Context, args []string) error {
 			return fmt.Errorf("no result for %s", paths[i])
 		}
 		bytes += r.Bytes - wire.HeaderSize // payload only, as eval and the manifest count
-		if err := sc.add(i, r.Reply.Results, nil); err != nil {
+		if err := sc.Add(i, r.Reply.Results, nil); err != nil {
 			return err
 		}
 	}

@@ -13,10 +13,9 @@ import (
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/edge"
+	"github.com/splitstream/splitstream/internal/score"
 	"github.com/splitstream/splitstream/models"
 	"github.com/splitstream/splitstream/models/bundle"
-	"github.com/splitstream/splitstream/tasks"
-	"github.com/splitstream/splitstream/wire"
 )
 
 func init() {
@@ -66,9 +65,8 @@ type evalResult struct {
 
 // scorer scores task results against a bundle's test set.
 type scorer struct {
-	b   *bundle.Bundle
-	ts  *bundle.TestSet
-	acc *tasks.Accumulator
+	*score.Scorer
+	ts *bundle.TestSet
 }
 
 func newScorer(b *bundle.Bundle) (*scorer, error) {
@@ -76,51 +74,11 @@ func newScorer(b *bundle.Bundle) (*scorer, error) {
 	if err != nil {
 		return nil, err
 	}
-	det, mask := 0, 0
-	if h := b.Head(bundle.TaskDetection); h != nil {
-		det = len(h.Labels)
-	}
-	if h := b.Head(bundle.TaskSegmentation); h != nil {
-		mask = len(h.Labels)
-	}
-	return &scorer{b: b, ts: ts, acc: tasks.NewAccumulator(det, mask)}, nil
-}
-
-// add scores test image i. dets are the detections at full precision when
-// the caller has them (in process); otherwise the reply's boxes are used.
-func (s *scorer) add(i int, results []wire.Result, dets []tasks.Detection) error {
-	im := &s.ts.Images[i]
-	s.acc.Image()
-	for _, r := range results {
-		switch r.Task {
-		case wire.Classify:
-			if len(r.Classes) == 0 {
-				return fmt.Errorf("%s: empty classification", im.File)
-			}
-			s.acc.AddClass(int(r.Classes[0].Label), im.Label)
-		case wire.Detect:
-			if dets == nil {
-				dets = tasks.FromBoxes(r.Boxes)
-			}
-			s.acc.AddDetections(dets, im.GroundTruthBoxes())
-		case wire.Segment:
-			truth, w, h, err := s.ts.Mask(i)
-			if err != nil {
-				return err
-			}
-			if w != r.Mask.Width || h != r.Mask.Height {
-				return fmt.Errorf("%s: mask %dx%d, truth %dx%d", im.File, r.Mask.Width, r.Mask.Height, w, h)
-			}
-			if err := s.acc.AddMask(r.Mask.Pixels(), truth); err != nil {
-				return fmt.Errorf("%s: %w", im.File, err)
-			}
-		}
-	}
-	return nil
+	return &scorer{score.New(ts, b), ts}, nil
 }
 
 func (s *scorer) result(bytes int) evalResult {
-	sc := s.acc.Scores()
+	sc := s.Scores()
 	r := evalResult{Top1: sc.Top1, MAP50: sc.MAP50, MIoU: sc.MIoU, Images: sc.Images}
 	if sc.Images > 0 {
 		r.BytesPerImage = float64(bytes) / float64(sc.Images)
@@ -236,7 +194,7 @@ func evaluate(ctx context.Context, b *bundle.Bundle, engine string, opts models.
 		if err != nil {
 			return evalResult{}, fmt.Errorf("%s: %w", name, err)
 		}
-		if err := sc.add(i, out.Results, out.Detections); err != nil {
+		if err := sc.Add(i, out.Results, out.Detections); err != nil {
 			return evalResult{}, err
 		}
 	}
