@@ -14,7 +14,6 @@ import (
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/edge"
 	"github.com/splitstream/splitstream/internal/certs"
-	"github.com/splitstream/splitstream/models/bundle"
 	"github.com/splitstream/splitstream/wire"
 )
 
@@ -42,14 +41,7 @@ func runDemo(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" {
-		d, err := defaultBundle()
-		if err != nil {
-			return err
-		}
-		*dir = d
-	}
-	b, err := bundle.Load(*dir)
+	b, err := loadBundle(*dir)
 	if err != nil {
 		return err
 	}

@@ -40,18 +40,21 @@ func (e engineFlags) options() models.Options { return models.Options{Threads: *
 // zooDir is where the shipped bundles live, relative to the repository root.
 const zooDir = "models/zoo"
 
-// defaultBundle picks the shipped split bundle: the first, by name, under
-// models/zoo.
-func defaultBundle() (string, error) {
-	dirs, _ := filepath.Glob(filepath.Join(zooDir, "*", "manifest.json"))
-	slices.Sort(dirs)
-	for _, m := range dirs {
+// loadBundle loads the bundle in dir or, when dir is empty, the shipped
+// split bundle: the first, by name, under models/zoo.
+func loadBundle(dir string) (*bundle.Bundle, error) {
+	if dir != "" {
+		return bundle.Load(dir)
+	}
+	manifests, _ := filepath.Glob(filepath.Join(zooDir, "*", "manifest.json"))
+	slices.Sort(manifests)
+	for _, m := range manifests {
 		b, err := bundle.Load(filepath.Dir(m))
 		if err == nil && b.Kind == bundle.KindSplit {
-			return b.Dir, nil
+			return b, nil
 		}
 	}
-	return "", fmt.Errorf("no split bundle under %s (run from the repository root, or pass --bundle)", zooDir)
+	return nil, fmt.Errorf("no split bundle under %s (run from the repository root, or pass --bundle)", zooDir)
 }
 
 // evalResult is eval's --json object (demo adds latency_ms).
@@ -117,14 +120,7 @@ func runEval(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" {
-		d, err := defaultBundle()
-		if err != nil {
-			return err
-		}
-		*dir = d
-	}
-	b, err := bundle.Load(*dir)
+	b, err := loadBundle(*dir)
 	if err != nil {
 		return err
 	}
