@@ -418,16 +418,11 @@ def export_all(out_dir, runs, teacher, test, times, config, mean, std):
     m = export_full_bundle(out_dir, "fmnist-teacher", teacher.stage1, teacher.trunk, heads, test, mean, std,
                            extra={"training": {"cycles": config["teacher"]}})
     print("fmnist-teacher", m["metrics"], flush=True)
-    for beta in config["betas"]:
+    for cfg in config["students"]:
+        beta = cfg["beta"]
         tag = beta_tag(beta)
         s = Student(config["latent_channels"])
-        cycles = config["stage2b"]["cycles"] if beta in config["stage2b"]["betas"] else []
-        # after the optional extra fine-tuning cycles
-        path = os.path.join(runs, f"student-{tag}-stage2b{len(cycles) - 1}.pt" if cycles else f"student-{tag}-stage2.pt")
-        state = torch.load(path)
-        for k in ("_offset", "_quantized_cdf", "_cdf_length"):
-            getattr(s.entropy_bottleneck, k).resize_(state[f"entropy_bottleneck.{k}"].shape)
-        s.load_state_dict(state)
+        s.load_state_dict(torch.load(os.path.join(runs, f"student-{tag}-stage2.pt")))
         s.eval()
         s.entropy_bottleneck.update(force=True)
         trunk = nn.Sequential(s.decoder, s.trunk)
@@ -435,8 +430,8 @@ def export_all(out_dir, runs, teacher, test, times, config, mean, std):
         m = export_split_bundle(out_dir, f"fmnist-es-{tag}", s.encoder, s.entropy_bottleneck, trunk, heads, test,
                                 mean, std, extra={"training": {
                                     "beta": beta, "latent_channels": config["latent_channels"],
-                                    "stage1": config["stage1"], "stage2": config["stage2"],
-                                    "stage2b": cycles or None}})
+                                    "stage1": dict(config["stage1"], iters=cfg["stage1_iters"]),
+                                    "stage2": dict(config["stage2"], iters=cfg["stage2_iters"])}})
         print(f"fmnist-es-{tag}", m["metrics"], flush=True)
     # Wall-clock times vary from run to run, so they live beside the bundles, outside their hashes.
     with open(os.path.join(out_dir, "training-times.json"), "w") as f:
