@@ -8,7 +8,7 @@ import (
 )
 
 func TestScorer(t *testing.T) {
-	b, err := bundle.Load("../../models/zoo/fmnist-es-b0.15")
+	b, err := bundle.Load("../../models/zoo/fmnist-es-b0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
