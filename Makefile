@@ -31,9 +31,13 @@ ort:
 ## test: everything CI runs: Go tests (both engines), Python tests, arm64 tests.
 test: test-go test-py test-arm64
 
+# Link-emulation timing tests run after the others, one package at a time, so
+# that the CPU-heavy model tests do not starve them.
+TIMING_PKGS = ./bench/link/... ./bench/netns
 test-go:
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /bench/link -e /bench/netns)
+	$(GO) test -count=1 -p 1 $(TIMING_PKGS)
 
 test-py:
 	@if [ ! -d train ]; then \

@@ -35,9 +35,12 @@ func BenchmarkReleaseLateness(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer release()
-	if over, load := probe.Oversubscribed(); over {
-		b.Logf("oversubscribed machine (%s): expect outliers", load)
-	}
+	watch := probe.WatchCPU()
+	defer func() {
+		if busy, figures := watch.Busy(); busy {
+			b.Logf("busy machine (%s): expect outliers", figures)
+		}
+	}()
 	for _, m := range modes {
 		b.Run(m.name, func(b *testing.B) {
 			defer func(c, f time.Duration, s func(time.Duration)) { coarseSlack, fineSlack, fineSleep = c, f, s }(coarseSlack, fineSlack, fineSleep)

@@ -247,6 +247,7 @@ func TestGoodputAgreesWithRelay(t *testing.T) {
 			var ratio float64
 			// A starved CPU only slows a transfer down; try a
 			// disagreement again, up to three times.
+			watch := probe.WatchCPU()
 			for attempt := 1; attempt <= 3; attempt++ {
 				r := goodput(t, cfg, tc.size, false)
 				n := goodput(t, cfg, tc.size, true)
@@ -258,9 +259,14 @@ func TestGoodputAgreesWithRelay(t *testing.T) {
 					break
 				}
 			}
+			busy, figures := watch.Busy()
+			t.Logf("CPU: %s", figures)
 			if math.Abs(ratio-1) > 0.05 {
-				if over, load := probe.Oversubscribed(); over {
-					t.Skipf("SKIPPED: the modes disagree by %.1f%% on an oversubscribed machine (%s), where CPU starvation, not the link, sets the goodput", (ratio-1)*100, load)
+				// tbf, unlike the relay, loses the tokens of a
+				// moment it is not run in, so starvation hits the
+				// namespace mode harder.
+				if busy {
+					t.Skipf("SKIPPED: the modes disagree by %.1f%% on a busy machine (%s)", (ratio-1)*100, figures)
 				}
 				t.Errorf("namespace mode %.1f%% off relay mode", (ratio-1)*100)
 			}
@@ -269,7 +275,8 @@ func TestGoodputAgreesWithRelay(t *testing.T) {
 }
 
 // TestRTT checks the delay in namespace mode, as bench/link's TestRTT does
-// in relay mode.
+// in relay mode: the fastest tenth of the pings, which waited for no CPU,
+// take the configured round trip.
 func TestRTT(t *testing.T) {
 	needNetns(t)
 	exclusive(t)
@@ -283,18 +290,20 @@ func TestRTT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	watch := probe.WatchCPU()
 	res, err := probe.Ping(ctx, listen(t, p.Edge, nil), relay.Addr(), probe.PingConfig{Count: 100, Interval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	busy, figures := watch.Busy()
 	want := p.Config().RTT()
-	med := res.Quantile(0.5)
-	t.Logf("RTT median %v (p10 %v, p90 %v), configured %v: error %v; %d of %d replies",
-		med, res.Quantile(0.1), res.Quantile(0.9), want, med-want, res.Received(), res.Sent)
-	if tol := time.Millisecond + want/50; med-want < -tol || med-want > tol || res.Received() != res.Sent {
-		if over, load := probe.Oversubscribed(); over {
-			t.Skipf("SKIPPED: median RTT %v with %d of %d replies, want %v +- %v, on an oversubscribed machine (%s)", med, res.Received(), res.Sent, want, tol, load)
+	p10 := res.Quantile(0.1)
+	t.Logf("RTT p10 %v (median %v, p90 %v), configured %v: error %v; %d of %d replies; CPU: %s",
+		p10, res.Quantile(0.5), res.Quantile(0.9), want, p10-want, res.Received(), res.Sent, figures)
+	if tol := time.Millisecond + want/50; p10-want < -tol || p10-want > tol || res.Received() != res.Sent {
+		if busy {
+			t.Skipf("SKIPPED: RTT p10 %v with %d of %d replies, want %v +- %v, on a busy machine (%s)", p10, res.Received(), res.Sent, want, tol, figures)
 		}
-		t.Errorf("median RTT %v with %d of %d replies, want %v +- %v and all", med, res.Received(), res.Sent, want, tol)
+		t.Errorf("RTT p10 %v with %d of %d replies, want %v +- %v and all", p10, res.Received(), res.Sent, want, tol)
 	}
 }

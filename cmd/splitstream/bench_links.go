@@ -252,9 +252,7 @@ func benchLinks(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *slowdown != 1 {
 		fmt.Fprintf(stderr, "bench links: edge compute scaled x%.2f (emulated weak edge, not measured)\n", *slowdown)
 	}
-	if over, why := probe.Oversubscribed(); over {
-		fmt.Fprintf(stderr, "bench links: warning: %s at the start; latencies will include waiting for a CPU\n", why)
-	}
+	watch := probe.WatchCPU()
 	start := time.Now()
 	rows, err := sweep.Run(ctx, sweep.Options{
 		Strategies: strategies, Links: links, Images: *images, Timed: *timed, Seed: *seed,
@@ -271,8 +269,9 @@ func benchLinks(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		EdgeThreads: *edgeThreads, Slowdown: *slowdown, Bundles: names,
 		Seconds: time.Since(start).Seconds(),
 	}, Rows: rows}
-	if over, why := probe.Oversubscribed(); over {
-		rep.Meta.Notes = append(rep.Meta.Notes, fmt.Sprintf("The machine was oversubscribed at the end of the run (%s): the latencies include time spent waiting for a CPU.", why))
+	if busy, figures := watch.Busy(); busy {
+		fmt.Fprintf(stderr, "bench links: warning: the CPUs were busy during the run (%s); latencies include waiting for a CPU\n", figures)
+		rep.Meta.Notes = append(rep.Meta.Notes, fmt.Sprintf("The machine was busy during the run (%s): the latencies include time spent waiting for a CPU.", figures))
 	}
 	if rows[0].AccuracyImages < *images {
 		rep.Meta.Notes = append(rep.Meta.Notes, fmt.Sprintf("The test set has %d images: all were used.", rows[0].AccuracyImages))
