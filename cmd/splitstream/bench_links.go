@@ -262,16 +262,17 @@ func benchLinks(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	busy, cpuFigures := watch.Busy()
 	rep := report.Report{Meta: report.Meta{
 		Command: "splitstream bench links " + strings.Join(args, " "),
-		Date:    time.Now().UTC().Format(time.RFC3339), Machine: machine(),
+		Date:    time.Now().UTC().Format(time.RFC3339), Machine: machine() + "; during the run " + cpuFigures,
 		Mode: mode, Engine: *engine, Seed: *seed, Images: *images, Timed: *timed,
 		EdgeThreads: *edgeThreads, Slowdown: *slowdown, Bundles: names,
 		Seconds: time.Since(start).Seconds(),
 	}, Rows: rows}
-	if busy, figures := watch.Busy(); busy {
-		fmt.Fprintf(stderr, "bench links: warning: the CPUs were busy during the run (%s); latencies include waiting for a CPU\n", figures)
-		rep.Meta.Notes = append(rep.Meta.Notes, fmt.Sprintf("The machine was busy during the run (%s): the latencies include time spent waiting for a CPU.", figures))
+	if busy {
+		fmt.Fprintf(stderr, "bench links: warning: the CPUs were busy during the run (%s); latencies include waiting for a CPU\n", cpuFigures)
+		rep.Meta.Notes = append(rep.Meta.Notes, fmt.Sprintf("The machine was busy during the run (%s): the latencies include time spent waiting for a CPU.", cpuFigures))
 	}
 	if rows[0].AccuracyImages < *images {
 		rep.Meta.Notes = append(rep.Meta.Notes, fmt.Sprintf("The test set has %d images: all were used.", rows[0].AccuracyImages))
@@ -298,11 +299,5 @@ func machine() string {
 			}
 		}
 	}
-	load := ""
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			load = ", load average " + strings.Join(f[:3], " ") + " at the end"
-		}
-	}
-	return fmt.Sprintf("%s/%s, %s%d CPUs%s", runtime.GOOS, runtime.GOARCH, cpu, runtime.NumCPU(), load)
+	return fmt.Sprintf("%s/%s, %s%d CPUs", runtime.GOOS, runtime.GOARCH, cpu, runtime.NumCPU())
 }
