@@ -405,6 +405,16 @@ def load_testset(out_dir):
             "boxes": [it["boxes"] for it in meta["images"]]}
 
 
+def remove_stale_students(out_dir, keep):
+    """Deletes student bundles of betas no longer configured, so that the zoo
+    holds exactly what the pipeline made."""
+    for name in sorted(os.listdir(out_dir)):
+        path = os.path.join(out_dir, name)
+        if name.startswith("fmnist-es-") and name not in keep and os.path.isdir(path):
+            shutil.rmtree(path)
+            print(f"removed {name}: its beta is no longer configured", flush=True)
+
+
 def export_all(out_dir, runs, teacher, test, times, config, mean, std):
     """The zoo: the test set, the teacher (full) and one split bundle per beta."""
     from .models import Student
@@ -421,7 +431,7 @@ def export_all(out_dir, runs, teacher, test, times, config, mean, std):
     for cfg in config["students"]:
         beta = cfg["beta"]
         tag = beta_tag(beta)
-        s = Student(config["latent_channels"])
+        s = Student(config["latent_channels"], config["encoder_width"], config["decoder_width"])
         s.load_state_dict(torch.load(os.path.join(runs, f"student-{tag}-stage2.pt")))
         s.eval()
         s.entropy_bottleneck.update(force=True)
@@ -430,9 +440,11 @@ def export_all(out_dir, runs, teacher, test, times, config, mean, std):
         m = export_split_bundle(out_dir, f"fmnist-es-{tag}", s.encoder, s.entropy_bottleneck, trunk, heads, test,
                                 mean, std, extra={"training": {
                                     "beta": beta, "latent_channels": config["latent_channels"],
+                                    "encoder_width": config["encoder_width"], "decoder_width": config["decoder_width"],
                                     "stage1": dict(config["stage1"], iters=cfg["stage1_iters"]),
                                     "stage2": dict(config["stage2"], iters=cfg["stage2_iters"])}})
         print(f"fmnist-es-{tag}", m["metrics"], flush=True)
+    remove_stale_students(out_dir, {f"fmnist-es-{beta_tag(c['beta'])}" for c in config["students"]})
     # Wall-clock times vary from run to run, so they live beside the bundles, outside their hashes.
     with open(os.path.join(out_dir, "training-times.json"), "w") as f:
         json.dump(times, f, indent=1, sort_keys=True)

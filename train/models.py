@@ -226,12 +226,12 @@ class Decoder(nn.Module):
 class Student(nn.Module):
     """The Entropic Student: encoder -> EntropyBottleneck -> decoder -> teacher's trunk and heads."""
 
-    def __init__(self, latent_channels: int = 24):
+    def __init__(self, latent_channels: int = 24, encoder_width: int = 32, decoder_width: int = 64):
         super().__init__()
         self.latent_channels = latent_channels
-        self.encoder = Encoder(latent_channels)
+        self.encoder = Encoder(latent_channels, width=encoder_width)
         self.entropy_bottleneck = EntropyBottleneck(latent_channels)
-        self.decoder = Decoder(latent_channels)
+        self.decoder = Decoder(latent_channels, width=decoder_width)
         self.trunk = Trunk()
         self.heads = Heads()
 

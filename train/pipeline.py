@@ -35,6 +35,10 @@ CONFIG = {
     # (train and validation scores equal, top-1 0.74)
     "teacher": [{"iters": 8000, "lr": 2e-3, "wd": 1e-4, "warmup": 200, "seed": 10}],
     "latent_channels": 24,
+    # the decoder runs in the cloud, so it can be wide for free; the encoder's width
+    # is edge compute. 48/128 against 32/64: beta 0.1 student +1.0 top-1 and +0.018
+    # mAP on validation; its encoder 2.1 ms instead of 1.4 ms on one core
+    "encoder_width": 48, "decoder_width": 128,
     # one student per beta, highest rate first: it is the one held to the teacher's
     # accuracy, so it gets the longest fine-tuning; the others trace the rate curve
     "students": [{"beta": 0.1, "stage1_iters": 1500, "stage2_iters": 2000},
@@ -187,7 +191,7 @@ def student_from_teacher(teacher):
     """
     torch.manual_seed(CONFIG["teacher"][0]["seed"])
     Teacher()  # advances the RNG exactly as building the teacher does
-    s = Student(CONFIG["latent_channels"])
+    s = Student(CONFIG["latent_channels"], CONFIG["encoder_width"], CONFIG["decoder_width"])
     s.trunk.load_state_dict(teacher.trunk.state_dict())
     s.heads.load_state_dict(teacher.heads.state_dict())
     return s

@@ -179,3 +179,11 @@ def test_onnxcheck_resize_follows_spec():
     assert torch.allclose(lin, F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
     near = onnxcheck._resize(x, [1, 1, 2, 2], "nearest", "asymmetric", "floor")
     assert torch.equal(near[0, 0, :, 0], torch.tensor([0.0, 0.0, 3.0, 3.0]))
+
+
+def test_remove_stale_students(tmp_path):
+    for name in ["fmnist-es-b0.1", "fmnist-es-b0.4", "fmnist-teacher", "testset"]:
+        (tmp_path / name).mkdir()
+    (tmp_path / "fmnist-es-notes.txt").write_text("a file, not a bundle")
+    E.remove_stale_students(str(tmp_path), {"fmnist-es-b0.1"})
+    assert sorted(os.listdir(tmp_path)) == ["fmnist-es-b0.1", "fmnist-es-notes.txt", "fmnist-teacher", "testset"]
