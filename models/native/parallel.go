@@ -1,6 +1,7 @@
 package native
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -170,4 +171,31 @@ func (t *team) chunked(n, threads int, f func(lo, hi int)) {
 		threads = 1
 	}
 	t.parallelFor(n, threads, f)
+}
+
+// parker is a one-token semaphore on which a team worker parks. It parks
+// the goroutine, which gives its P back to the Go scheduler at once. (A
+// worker blocked in futex(2) wakes faster, 30-80 us, but keeps its P until
+// the runtime's monitor takes it back, up to 10 ms later: with edge, cloud
+// and their workers in one process on 2 cores, the network goroutines
+// waited, docs/DECISIONS.md.)
+type parker struct {
+	once sync.Once
+	c    chan struct{}
+}
+
+func (p *parker) ch() chan struct{} {
+	p.once.Do(func() { p.c = make(chan struct{}, 1) })
+	return p.c
+}
+
+// park blocks until a token is there and takes it.
+func (p *parker) park() { <-p.ch() }
+
+// unpark leaves a token (at most one is kept).
+func (p *parker) unpark() {
+	select {
+	case p.ch() <- struct{}{}:
+	default:
+	}
 }
