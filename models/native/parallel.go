@@ -1,6 +1,7 @@
 package native
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,9 +140,12 @@ func (t *team) run(n, threads int, f func(worker, item int)) {
 		}
 	}
 	j.loop(0)
+	// Wait for the items that workers took. Yield the P, not only the
+	// thread: a worker holding an item may be waiting for a P, and with
+	// every P spinning here it would wait for the runtime's preemption.
 	for spins := 0; j.done.Load() < j.n; spins++ {
 		if spins&15 == 15 {
-			osYield()
+			runtime.Gosched()
 		}
 	}
 }
