@@ -127,6 +127,7 @@ def _try_scene(rng, images, labels, photos):
     n = int(rng.integers(1, 5))
     classes, areas = [], []
     for i in range(n):
+        k = len(classes)  # garments placed so far; this one's instance id is k + 1
         placed = False
         for _ in range(10):
             size = int(rng.integers(36, 73)) if i == 0 else int(rng.integers(20, 45))
@@ -138,10 +139,10 @@ def _try_scene(rng, images, labels, photos):
             y0, x0 = int(rng.integers(0, s - size + 1)), int(rng.integers(0, s - size + 1))
             region = inst[y0:y0 + size, x0:x0 + size]
             trial = region.copy()
-            trial[ink] = i + 1
+            trial[ink] = k + 1
             full = inst.copy()
             full[y0:y0 + size, x0:x0 + size] = trial
-            ok = all((full == j + 1).sum() >= MIN_VISIBLE * areas[j] for j in range(i))
+            ok = all((full == j + 1).sum() >= MIN_VISIBLE * areas[j] for j in range(k))
             if not ok:
                 continue
             # colour: keep contrast against the background under the garment

@@ -32,6 +32,15 @@ def test_masks_and_boxes_agree(scenes):
     check_masks_and_boxes(scenes["images"], scenes["masks"], scenes["labels"], scenes["boxes"])
 
 
+def test_masks_and_boxes_agree_when_a_garment_cannot_be_placed(monkeypatch):
+    # an occluded garment must keep all its pixels: most later garments find no
+    # place, and the ones after a skipped one must still get their own instance id
+    monkeypatch.setattr(D, "MIN_VISIBLE", 1.0)
+    d = D.generate("test", 60, seed=7)
+    check_masks_and_boxes(d["images"], d["masks"], d["labels"], d["boxes"])
+    assert any(len(b) > 1 for b in d["boxes"])
+
+
 def test_label_is_largest_visible_garment(scenes):
     for k in range(len(scenes["labels"])):
         classes = {b[4] for b in scenes["boxes"][k]}
