@@ -418,7 +418,7 @@ def remove_stale_students(out_dir, keep):
 def export_all(out_dir, runs, teacher, test, times, config, mean, std):
     """The zoo: the test set, the teacher (full) and one split bundle per beta."""
     from .models import Student
-    from .pipeline import beta_tag
+    from .pipeline import beta_tag, student_checkpoint
 
     os.makedirs(out_dir, exist_ok=True)
     write_testset(out_dir, test)
@@ -432,7 +432,7 @@ def export_all(out_dir, runs, teacher, test, times, config, mean, std):
         beta = cfg["beta"]
         tag = beta_tag(beta)
         s = Student(config["latent_channels"], config["encoder_width"], config["decoder_width"])
-        s.load_state_dict(torch.load(os.path.join(runs, f"student-{tag}-stage2.pt")))
+        s.load_state_dict(torch.load(student_checkpoint(runs, cfg, 2)))
         s.eval()
         s.entropy_bottleneck.update(force=True)
         trunk = nn.Sequential(s.decoder, s.trunk)

@@ -4,12 +4,14 @@
 
 Stages run in sequence and each one checkpoints to --runs (train/runs/); a
 stage whose checkpoint exists is skipped, so a crash loses at most the stage
-that was running. Everything is seeded, with a fixed number of iterations, so a
+that was running. Checkpoint names carry a hash of the configuration the stage
+depends on, so after a change of CONFIG the stages it touches run again. Everything is seeded, with a fixed number of iterations, so a
 rerun on the same software reproduces the same weights (CPU, 2 threads).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -190,6 +192,29 @@ def train_teacher(model, c, train, val, runs):
     return model, time.time() - t0
 
 
+def config_key(*parts):
+    """Eight hex digits identifying the configuration parts a checkpoint was made with."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def teacher_checkpoint(runs, i):
+    """The checkpoint of the teacher after its cycle i."""
+    c = CONFIG
+    key = config_key(c["batch"], c["train_scenes"], c["train_source"], c["train_seeds"], c["teacher"][:i + 1])
+    return os.path.join(runs, f"teacher-p{i}-{key}.pt")
+
+
+def student_checkpoint(runs, cfg, stage):
+    """The checkpoint of the student of cfg (an entry of CONFIG["students"]) after stage 1 or 2."""
+    c = CONFIG
+    parts = [c["batch"], c["train_scenes"], c["train_source"], c["train_seeds"], c["teacher"],
+             c["latent_channels"], c["encoder_width"], c["decoder_width"], c["student_scenes"],
+             cfg["beta"], c["stage1"], cfg["stage1_iters"]]
+    if stage == 2:
+        parts += [c["stage2"], cfg["stage2_iters"]]
+    return os.path.join(runs, f"student-{beta_tag(cfg['beta'])}-stage{stage}-{config_key(*parts)}.pt")
+
+
 def student_from_teacher(teacher):
     """A student whose trunk and heads start as the teacher's.
 
@@ -325,7 +350,7 @@ def main(argv=None):
     torch.manual_seed(CONFIG["teacher"][0]["seed"])
     teacher = Teacher()
     for i, phase in enumerate(CONFIG["teacher"]):
-        tpath = os.path.join(args.runs, f"teacher-p{i}.pt")
+        tpath = teacher_checkpoint(args.runs, i)
         if os.path.exists(tpath):
             teacher.load_state_dict(torch.load(tpath))
             continue
@@ -343,8 +368,8 @@ def main(argv=None):
     student_train = train[CONFIG["student_scenes"]]
     for cfg in CONFIG["students"]:
         tag = beta_tag(cfg["beta"])
-        p1 = os.path.join(args.runs, f"student-{tag}-stage1.pt")
-        p2 = os.path.join(args.runs, f"student-{tag}-stage2.pt")
+        p1 = student_checkpoint(args.runs, cfg, 1)
+        p2 = student_checkpoint(args.runs, cfg, 2)
         if os.path.exists(p2):
             continue
         student = student_from_teacher(teacher)

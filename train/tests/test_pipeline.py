@@ -1,0 +1,39 @@
+"""Checkpoint names follow the configuration they were made with."""
+import copy
+
+import pytest
+
+from train import pipeline as P
+
+
+@pytest.fixture
+def config(monkeypatch):
+    c = copy.deepcopy(P.CONFIG)
+    monkeypatch.setattr(P, "CONFIG", c)
+    return c
+
+
+def test_teacher_checkpoint_changes_with_its_cycles_only(config):
+    p0, p1 = P.teacher_checkpoint("runs", 0), P.teacher_checkpoint("runs", 1)
+    assert p0 != p1
+    config["teacher"][1]["iters"] += 1
+    assert P.teacher_checkpoint("runs", 0) == p0  # a later cycle leaves earlier ones valid
+    assert P.teacher_checkpoint("runs", 1) != p1
+    config["train_scenes"] += 1
+    assert P.teacher_checkpoint("runs", 0) != p0
+
+
+def test_student_checkpoint_changes_with_what_the_stage_depends_on(config):
+    cfg = config["students"][0]
+    s1, s2 = P.student_checkpoint("runs", cfg, 1), P.student_checkpoint("runs", cfg, 2)
+    assert P.beta_tag(cfg["beta"]) in s1 and s1 != s2
+    config["stage2"]["lr"] *= 2
+    assert P.student_checkpoint("runs", cfg, 1) == s1  # stage 1 does not depend on stage 2
+    assert P.student_checkpoint("runs", cfg, 2) != s2
+    config["encoder_width"] += 1
+    assert P.student_checkpoint("runs", cfg, 1) != s1
+    config["encoder_width"] -= 1
+    config["teacher"][0]["lr"] *= 2  # another teacher: every student stage is stale
+    assert P.student_checkpoint("runs", cfg, 1) != s1
+    other = config["students"][1]
+    assert P.student_checkpoint("runs", other, 1) != s1
