@@ -5,8 +5,9 @@
 Stages run in sequence and each one checkpoints to --runs (train/runs/); a
 stage whose checkpoint exists is skipped, so a crash loses at most the stage
 that was running. Checkpoint names carry a hash of the configuration the stage
-depends on, so after a change of CONFIG the stages it touches run again. Everything is seeded, with a fixed number of iterations, so a
-rerun on the same software reproduces the same weights (CPU, 2 threads).
+depends on, so after a change of CONFIG the stages it touches run again.
+Everything is seeded, with a fixed number of iterations, so a rerun on the same
+software reproduces the same weights (CPU, 2 threads).
 """
 from __future__ import annotations
 
@@ -37,9 +38,9 @@ CONFIG = {
     "train_scenes": 48000, "train_seeds": [1, 4], "train_source": [0, 55000],
     "val_scenes": 1000, "val_seed": 2, "val_source": [55000, 60000],
     "test_scenes": 500, "test_seed": 3,
-    # one long cosine cycle on a quiet machine: 3000 steps left the teacher under-trained
-    # (train and validation scores equal, top-1 0.74)
-    # validation top-1 was still rising at the end of the first cycle (0.831 at 7000, 0.836 at 8000)
+    # first a long cosine cycle (3000 steps left the teacher under-trained: train and
+    # validation scores equal, top-1 0.74); at its end validation top-1 was still
+    # rising (0.831 at 7000 steps, 0.836 at 8000), hence a second, shorter cycle
     "teacher": [{"iters": 8000, "lr": 2e-3, "wd": 1e-4, "warmup": 200, "seed": 10, "scenes": 0},
                 {"iters": 4000, "lr": 1e-3, "wd": 1e-4, "warmup": 100, "seed": 11, "scenes": 1}],
     "student_scenes": 1,
@@ -197,19 +198,23 @@ def config_key(*parts):
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:8]
 
 
+def teacher_parts(i):
+    """The parts of CONFIG the teacher after its cycle i depends on."""
+    c = CONFIG
+    return [c["batch"], c["train_scenes"], c["train_source"], c["train_seeds"], c["teacher"][:i + 1]]
+
+
 def teacher_checkpoint(runs, i):
     """The checkpoint of the teacher after its cycle i."""
-    c = CONFIG
-    key = config_key(c["batch"], c["train_scenes"], c["train_source"], c["train_seeds"], c["teacher"][:i + 1])
-    return os.path.join(runs, f"teacher-p{i}-{key}.pt")
+    return os.path.join(runs, f"teacher-p{i}-{config_key(*teacher_parts(i))}.pt")
 
 
 def student_checkpoint(runs, cfg, stage):
     """The checkpoint of the student of cfg (an entry of CONFIG["students"]) after stage 1 or 2."""
     c = CONFIG
-    parts = [c["batch"], c["train_scenes"], c["train_source"], c["train_seeds"], c["teacher"],
-             c["latent_channels"], c["encoder_width"], c["decoder_width"], c["student_scenes"],
-             cfg["beta"], c["stage1"], cfg["stage1_iters"]]
+    parts = teacher_parts(len(c["teacher"]) - 1) + [
+        c["latent_channels"], c["encoder_width"], c["decoder_width"], c["student_scenes"],
+        cfg["beta"], c["stage1"], cfg["stage1_iters"]]
     if stage == 2:
         parts += [c["stage2"], cfg["stage2_iters"]]
     return os.path.join(runs, f"student-{beta_tag(cfg['beta'])}-stage{stage}-{config_key(*parts)}.pt")
