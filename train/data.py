@@ -22,6 +22,7 @@ so no test garment is seen in training.
 from __future__ import annotations
 
 import gzip
+import multiprocessing as mp
 import os
 import struct
 
@@ -184,12 +185,19 @@ def generate(split: str, count: int, seed: int, source_range=None):
     Returns dict(images (N,H,W,3) uint8, masks (N,H,W) uint8, labels (N,) int64,
     boxes list of lists).
     """
+    images, labels = _source(split, source_range)
+    return _scenes(np.random.default_rng(seed), count, images, labels, load_photos())
+
+
+def _source(split: str, source_range=None):
     images, labels = load_fmnist(split)
     if source_range is not None:
         lo, hi = source_range
         images, labels = images[lo:hi], labels[lo:hi]
-    photos = load_photos()
-    rng = np.random.default_rng(seed)
+    return images, labels
+
+
+def _scenes(rng, count, images, labels, photos):
     out_i = np.zeros((count, SIZE, SIZE, 3), dtype=np.uint8)
     out_m = np.zeros((count, SIZE, SIZE), dtype=np.uint8)
     out_l = np.zeros(count, dtype=np.int64)
@@ -199,6 +207,39 @@ def generate(split: str, count: int, seed: int, source_range=None):
         out_i[k], out_m[k], out_l[k] = img, mask, label
         out_b.append(boxes)
     return {"images": out_i, "masks": out_m, "labels": out_l, "boxes": out_b}
+
+
+def stream(split: str, batch: int, count: int, seed: int, source_range=None, prefetch: int = 8):
+    """Yields count batches of batch fresh scenes each, never repeating a scene.
+
+    Batch k comes from the generator seeded with (seed, k) and its own rng is
+    yielded with it (for augmentation), so the stream is the same however fast it
+    is consumed. A worker process generates ahead while the caller trains.
+    """
+    ctx = mp.get_context("fork")
+    q = ctx.Queue(maxsize=prefetch)
+    worker = ctx.Process(target=_produce, args=(q, split, batch, count, seed, source_range), daemon=True)
+    worker.start()
+    try:
+        for _ in range(count):
+            item = q.get()
+            if isinstance(item, BaseException):
+                raise RuntimeError("scene stream worker failed") from item
+            yield item
+    finally:
+        worker.terminate()
+        worker.join()
+
+
+def _produce(q, split, batch, count, seed, source_range):
+    try:
+        images, labels = _source(split, source_range)
+        photos = load_photos()
+        for k in range(count):
+            rng = np.random.default_rng([seed, k])
+            q.put((_scenes(rng, batch, images, labels, photos), rng))
+    except BaseException as e:  # handed to the consumer, which raises it
+        q.put(e)
 
 
 def save_cache(path: str, d) -> None:

@@ -77,3 +77,13 @@ def test_cache_round_trip(tmp_path, scenes):
     D.save_cache(path, scenes)
     back = D.load_cache(path)
     assert np.array_equal(back["masks"], scenes["masks"]) and back["boxes"] == scenes["boxes"]
+
+
+def test_stream_is_fresh_and_reproducible():
+    """Every batch of the stream is new, and the stream is the same on every run."""
+    first = [d["labels"].tolist() + [b for bx in d["boxes"] for b in bx[0]] for d, _ in D.stream("test", 4, 3, seed=5)]
+    again = [d["labels"].tolist() + [b for bx in d["boxes"] for b in bx[0]] for d, _ in D.stream("test", 4, 3, seed=5)]
+    assert first == again
+    assert len({str(x) for x in first}) == 3
+    d, _ = next(D.stream("test", 4, 1, seed=6))
+    assert d["images"].shape == (4, D.SIZE, D.SIZE, 3) and d["masks"].shape == (4, D.SIZE, D.SIZE)
