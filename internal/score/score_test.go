@@ -8,7 +8,7 @@ import (
 )
 
 func TestScorer(t *testing.T) {
-	b, err := bundle.Load("../../models/zoo/fmnist-es-b0.1")
+	b, err := bundle.Load("../../models/zoo/fmnist-es-b0.11")
 	if err != nil {
 		t.Fatal(err)
 	}
