@@ -24,6 +24,7 @@ from __future__ import annotations
 import gzip
 import multiprocessing as mp
 import os
+import queue
 import struct
 
 import numpy as np
@@ -222,13 +223,23 @@ def stream(split: str, batch: int, count: int, seed: int, source_range=None, pre
     worker.start()
     try:
         for _ in range(count):
-            item = q.get()
+            item = _next(q, worker)
             if isinstance(item, BaseException):
                 raise RuntimeError("scene stream worker failed") from item
             yield item
     finally:
         worker.terminate()
         worker.join()
+
+
+def _next(q, worker):
+    """The worker's next item; an error, not a hang, if the worker died without one."""
+    while True:
+        try:
+            return q.get(timeout=1.0)
+        except queue.Empty:
+            if not worker.is_alive():
+                raise RuntimeError(f"scene stream worker exited with code {worker.exitcode}") from None
 
 
 def _produce(q, split, batch, count, seed, source_range):
