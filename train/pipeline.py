@@ -47,7 +47,11 @@ CONFIG = {
                 # after the second cycle top-1 was 0.91 on its own training scenes but 0.828
                 # on new scenes of the same garments (0.826 of test garments): the teacher had
                 # learnt scenes by heart, so its third cycle never sees a scene twice
-                {"iters": 3000, "lr": 1e-3, "wd": 1e-4, "warmup": 100, "seed": 12, "scenes": "stream"}],
+                {"iters": 3000, "lr": 1e-3, "wd": 1e-4, "warmup": 100, "seed": 12, "scenes": "stream"},
+                # each stream cycle still gained (validation top-1 0.857 after the third,
+                # 0.864 after the fourth); the fifth is longer, for a longer low-rate tail
+                {"iters": 3000, "lr": 1e-3, "wd": 1e-4, "warmup": 100, "seed": 13, "scenes": "stream"},
+                {"iters": 4500, "lr": 1e-3, "wd": 1e-4, "warmup": 100, "seed": 14, "scenes": "stream"}],
     "student_scenes": "stream",
     "latent_channels": 24,
     # the decoder runs in the cloud, so it can be wide for free; the encoder's width
@@ -58,7 +62,7 @@ CONFIG = {
     # accuracy, so it gets the longest fine-tuning; the others trace the rate curve
     # beta 0.11, not 0.1: against the stream-trained teacher, beta 0.1 coded the test
     # set at 667.5 B per image, 0.1 B over 1/5 of its JPEG q90 size (667.3 B)
-    "students": [{"beta": 0.11, "stage1_iters": 1500, "stage2_iters": 2000},
+    "students": [{"beta": 0.11, "stage1_iters": 1500, "stage2_iters": 3000},
                  {"beta": 0.3, "stage1_iters": 600, "stage2_iters": 400},
                  {"beta": 1.0, "stage1_iters": 600, "stage2_iters": 400}],
     "stage1": {"lr": 2e-3, "eb_lr": 1e-2, "aux_lr": 1e-2, "seed": 20},
