@@ -431,7 +431,8 @@ def export_all(out_dir, runs, teacher, test, times, config, mean, std):
     for cfg in config["students"]:
         beta = cfg["beta"]
         tag = beta_tag(beta)
-        s = Student(config["latent_channels"], config["encoder_width"], config["decoder_width"])
+        s = Student(config["latent_channels"], config["encoder_width"], config["decoder_width"],
+                    config["refine_width"])
         s.load_state_dict(torch.load(student_checkpoint(runs, cfg, 2)))
         s.eval()
         s.entropy_bottleneck.update(force=True)
@@ -441,6 +442,7 @@ def export_all(out_dir, runs, teacher, test, times, config, mean, std):
                                 mean, std, extra={"training": {
                                     "beta": beta, "latent_channels": config["latent_channels"],
                                     "encoder_width": config["encoder_width"], "decoder_width": config["decoder_width"],
+                                    "refine_width": config["refine_width"],
                                     "stage1": dict(config["stage1"], iters=cfg["stage1_iters"]),
                                     "stage2": dict(config["stage2"], iters=cfg["stage2_iters"])}})
         print(f"fmnist-es-{tag}", m["metrics"], flush=True)

@@ -210,28 +210,49 @@ class Decoder(nn.Module):
     """Conv k2 + IGDN, Conv k2 + IGDN, Conv k2 back to the teacher's stride-4 width
     (sc2bench's layout), with biases and a final ReLU: the teacher's stride-4
     features it stands in for are non-negative, and without biases the decoder is
-    an odd function of the latent, which cannot produce their offsets."""
+    an odd function of the latent, which cannot produce their offsets; then a
+    residual 3x3 block (Refine)."""
 
-    def __init__(self, latent_channels: int, out_channels: int = 32, width: int = 64):
+    def __init__(self, latent_channels: int, out_channels: int = 32, width: int = 64, refine_width: int = 128):
         super().__init__()
         self.layers = nn.Sequential(
             nn.Conv2d(latent_channels, width, 2, 1, 1), GDN(width, inverse=True),
             nn.Conv2d(width, out_channels, 2, 1, 0), GDN(out_channels, inverse=True),
             nn.Conv2d(out_channels, out_channels, 2, 1, 1), nn.ReLU())
+        self.refine = Refine(out_channels, refine_width)
 
     def forward(self, z):
-        return self.layers(z)
+        return self.refine(self.layers(z))
+
+
+class Refine(nn.Module):
+    """A residual block of two 3x3 convolutions on the decoder's output, whose
+    last batch norm starts at zero, so that the block starts as the identity on
+    the non-negative features: it gives the decoder spatial context (its k2
+    layers see 4 x 4 latent cells) and joins in stage 2 (see train/pipeline.py)."""
+
+    def __init__(self, channels: int, width: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        nn.init.zeros_(self.bn2.weight)
+
+    def forward(self, x):
+        return F.relu(x + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
 
 
 class Student(nn.Module):
     """The Entropic Student: encoder -> EntropyBottleneck -> decoder -> teacher's trunk and heads."""
 
-    def __init__(self, latent_channels: int = 24, encoder_width: int = 32, decoder_width: int = 64):
+    def __init__(self, latent_channels: int = 24, encoder_width: int = 32, decoder_width: int = 64,
+                 refine_width: int = 128):
         super().__init__()
         self.latent_channels = latent_channels
         self.encoder = Encoder(latent_channels, width=encoder_width)
         self.entropy_bottleneck = EntropyBottleneck(latent_channels)
-        self.decoder = Decoder(latent_channels, width=decoder_width)
+        self.decoder = Decoder(latent_channels, width=decoder_width, refine_width=refine_width)
         self.trunk = Trunk()
         self.heads = Heads()
 

@@ -2,8 +2,10 @@
 import copy
 
 import pytest
+import torch
 
 from train import pipeline as P
+from train.models import Refine
 
 
 @pytest.fixture
@@ -30,6 +32,10 @@ def test_student_checkpoint_changes_with_what_the_stage_depends_on(config):
     config["stage2"]["lr"] *= 2
     assert P.student_checkpoint("runs", cfg, 1) == s1  # stage 1 does not depend on stage 2
     assert P.student_checkpoint("runs", cfg, 2) != s2
+    s2 = P.student_checkpoint("runs", cfg, 2)
+    config["refine_width"] += 1  # the refine block only trains in stage 2
+    assert P.student_checkpoint("runs", cfg, 1) == s1
+    assert P.student_checkpoint("runs", cfg, 2) != s2
     config["encoder_width"] += 1
     assert P.student_checkpoint("runs", cfg, 1) != s1
     config["encoder_width"] -= 1
@@ -37,3 +43,12 @@ def test_student_checkpoint_changes_with_what_the_stage_depends_on(config):
     assert P.student_checkpoint("runs", cfg, 1) != s1
     other = config["students"][1]
     assert P.student_checkpoint("runs", other, 1) != s1
+
+
+def test_refine_block_starts_as_identity_on_decoder_features():
+    torch.manual_seed(0)
+    block = Refine(32, 16)
+    f = torch.relu(torch.randn(2, 32, 24, 24))  # the decoder's features end in a ReLU
+    for mode in (block.train, block.eval):
+        mode()
+        assert torch.equal(block(f), f)
