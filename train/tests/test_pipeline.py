@@ -52,3 +52,17 @@ def test_refine_block_starts_as_identity_on_decoder_features():
     for mode in (block.train, block.eval):
         mode()
         assert torch.equal(block(f), f)
+
+
+def test_stage1_trains_the_coder_through_the_frozen_trunk(config, tmp_path):
+    config["batch"] = 4
+    assert config["stage1"]["distil_depth"] == 4  # the deepest target, the FPN output
+    torch.manual_seed(0)
+    student = P.student_from_teacher(P.Teacher().eval())
+    teacher = P.Teacher().eval()
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    P.train_stage1(student, teacher, 0.1, 2, None, str(tmp_path), "t")
+    after = student.state_dict()
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"encoder", "entropy_bottleneck", "decoder"}
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("decoder.refine"))
