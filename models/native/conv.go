@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/splitstream/splitstream/internal/gemm"
+	"github.com/splitstream/splitstream/models/native/internal/gemm"
 )
 
 // convGeom is a 2-D convolution's geometry (1-D ones use h = kh = 1).

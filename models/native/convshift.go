@@ -1,6 +1,6 @@
 package native
 
-import "github.com/splitstream/splitstream/internal/gemm"
+import "github.com/splitstream/splitstream/models/native/internal/gemm"
 
 // convShifted computes a convolution without im2col, as a sum of kh*kw
 // products: for each kernel offset, W[:, :, ky, kx] (M x C) times the input

@@ -2,7 +2,7 @@
 // once per set of input shapes (shape arithmetic and constant subgraphs
 // evaluated, activations fused into the convolutions before them, buffers
 // assigned by liveness) and runs the plan with blocked, parallel kernels
-// built on internal/gemm.
+// built on its internal/gemm.
 //
 // A Model is safe for concurrent use: each concurrent Run takes its own
 // workspace from the plan's pool (allocated on first need, then reused), so

@@ -3,7 +3,7 @@ package native
 import (
 	"errors"
 
-	"github.com/splitstream/splitstream/internal/gemm"
+	"github.com/splitstream/splitstream/models/native/internal/gemm"
 	"github.com/splitstream/splitstream/models/internal/onnx"
 )
 

@@ -1,6 +1,6 @@
 package native
 
-import "github.com/splitstream/splitstream/internal/gemm"
+import "github.com/splitstream/splitstream/models/native/internal/gemm"
 
 // sgemm computes C (+)= A*B for row-major float32 matrices.
 func sgemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool, threads int) {

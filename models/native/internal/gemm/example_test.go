@@ -3,7 +3,7 @@ package gemm_test
 import (
 	"fmt"
 
-	"github.com/splitstream/splitstream/internal/gemm"
+	"github.com/splitstream/splitstream/models/native/internal/gemm"
 )
 
 func ExampleSgemm() {
