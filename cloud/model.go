@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/models"
-	"github.com/splitstream/splitstream/models/bundle"
 	"github.com/splitstream/splitstream/tasks"
 	"github.com/splitstream/splitstream/wire"
 )

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/splitstream/splitstream/models/bundle"
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/wire"
 )
 

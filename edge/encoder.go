@@ -9,9 +9,9 @@ import (
 	_ "image/png"  // decode PNG inputs
 	"time"
 
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/models"
-	"github.com/splitstream/splitstream/models/bundle"
 )
 
 // Encoder is the edge side of a bundle: preprocessing, the encoder graph

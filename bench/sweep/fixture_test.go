@@ -15,17 +15,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/splitstream/splitstream/internal/testbundle"
+	"github.com/splitstream/splitstream/bundle"
+	"github.com/splitstream/splitstream/bundle/bundletest"
 	"github.com/splitstream/splitstream/models"
-	"github.com/splitstream/splitstream/models/bundle"
 )
 
-// fixture is a split bundle (internal/testbundle), a full bundle whose
+// fixture is a split bundle (bundle/bundletest), a full bundle whose
 // trunk is the split bundle's encoder and trunk in one graph, and a shared
 // test set of n random 16 x 16 images with ground truth.
 type fixture struct {
 	split, full *bundle.Bundle
-	engines     *testbundle.Engines
+	engines     *bundletest.Engines
 }
 
 // open opens the graphs: the testbundle's, plus full_trunk.
@@ -90,13 +90,13 @@ func newFixture(t *testing.T, n int) *fixture {
 	t.Helper()
 	root := t.TempDir()
 	splitDir, fullDir, tsDir := filepath.Join(root, "split"), filepath.Join(root, "full"), filepath.Join(root, "testset")
-	if err := testbundle.Write(splitDir, "tb-split"); err != nil {
+	if err := bundletest.Write(splitDir, "tb-split"); err != nil {
 		t.Fatal(err)
 	}
 	seal(t, splitDir, `"testset": ""`, `"testset": "../testset"`)
 	// The full bundle: the split manifest without latent, codec, entropy
 	// and encoder, with an image trunk.
-	if err := testbundle.Write(fullDir, "tb-full"); err != nil {
+	if err := bundletest.Write(fullDir, "tb-full"); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"encoder.onnx", "entropy.json"} {
@@ -114,7 +114,7 @@ func newFixture(t *testing.T, n int) *fixture {
 		`"trunk": {"file": "trunk.onnx", "input": "latent"`, `"trunk": {"file": "full_trunk.onnx", "input": "image"`,
 	)
 	writeTestSet(t, tsDir, n)
-	f := &fixture{engines: &testbundle.Engines{}}
+	f := &fixture{engines: &bundletest.Engines{}}
 	var err error
 	if f.split, err = bundle.Load(splitDir); err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func writeTestSet(t *testing.T, dir string, n int) {
 		Mask  string       `json:"mask"`
 	}
 	var ims []entry
-	const s = testbundle.Size
+	const s = bundletest.Size
 	for i := range n {
 		img := image.NewRGBA(image.Rect(0, 0, s, s))
 		mask := image.NewGray(image.Rect(0, 0, s, s))
@@ -178,7 +178,7 @@ func writeTestSet(t *testing.T, dir string, n int) {
 		ims = append(ims, entry{File: name, Label: cls, Mask: mname,
 			Boxes: [][5]float64{{float64(x0), float64(y0), float64(x0 + 8), float64(y0 + 8), float64(cls)}}})
 	}
-	labels, _ := json.Marshal(map[string]any{"labels": testbundle.Labels, "images": ims})
+	labels, _ := json.Marshal(map[string]any{"labels": bundletest.Labels, "images": ims})
 	if err := os.WriteFile(filepath.Join(dir, "labels.json"), labels, 0o644); err != nil {
 		t.Fatal(err)
 	}

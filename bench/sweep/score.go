@@ -1,8 +1,8 @@
 package sweep
 
 import (
-	"github.com/splitstream/splitstream/internal/score"
-	"github.com/splitstream/splitstream/models/bundle"
+	"github.com/splitstream/splitstream/bundle"
+	"github.com/splitstream/splitstream/tasks/score"
 	"github.com/splitstream/splitstream/wire"
 )
 

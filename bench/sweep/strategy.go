@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/splitstream/splitstream/bench/link"
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/codec"
-	"github.com/splitstream/splitstream/models/bundle"
 )
 
 // Strategy kinds.

@@ -16,11 +16,11 @@ import (
 	"github.com/splitstream/splitstream/bench/link"
 	"github.com/splitstream/splitstream/bench/netns"
 	"github.com/splitstream/splitstream/bench/report"
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/edge"
 	"github.com/splitstream/splitstream/internal/certs"
 	"github.com/splitstream/splitstream/models"
-	"github.com/splitstream/splitstream/models/bundle"
 	"github.com/splitstream/splitstream/wire"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/splitstream/splitstream/bench/netns"
 	"github.com/splitstream/splitstream/bench/report"
-	"github.com/splitstream/splitstream/models/bundle"
+	"github.com/splitstream/splitstream/bundle"
 )
 
 func sweepOnce(t *testing.T, f *fixture, seed uint64, links []Link) []report.Row {

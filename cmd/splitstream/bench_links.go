@@ -19,7 +19,7 @@ import (
 	"github.com/splitstream/splitstream/bench/link/probe"
 	"github.com/splitstream/splitstream/bench/report"
 	"github.com/splitstream/splitstream/bench/sweep"
-	"github.com/splitstream/splitstream/models/bundle"
+	"github.com/splitstream/splitstream/bundle"
 )
 
 func init() {

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/internal/certs"
-	"github.com/splitstream/splitstream/models/bundle"
 )
 
 func init() {

@@ -18,10 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/edge"
 	"github.com/splitstream/splitstream/internal/certs"
-	"github.com/splitstream/splitstream/models/bundle"
 	"github.com/splitstream/splitstream/wire"
 )
 

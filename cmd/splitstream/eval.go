@@ -10,12 +10,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/edge"
-	"github.com/splitstream/splitstream/internal/score"
 	"github.com/splitstream/splitstream/models"
-	"github.com/splitstream/splitstream/models/bundle"
+	"github.com/splitstream/splitstream/tasks/score"
 )
 
 func init() {

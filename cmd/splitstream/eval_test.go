@@ -9,8 +9,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/models"
-	"github.com/splitstream/splitstream/models/bundle"
 )
 
 // shippedBundles loads every bundle under models/zoo, or skips the test

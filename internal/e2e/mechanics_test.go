@@ -19,12 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/splitstream/splitstream/bundle"
+	"github.com/splitstream/splitstream/bundle/bundletest"
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/edge"
 	"github.com/splitstream/splitstream/internal/certs"
-	"github.com/splitstream/splitstream/internal/testbundle"
-	"github.com/splitstream/splitstream/models/bundle"
 	"github.com/splitstream/splitstream/wire"
 )
 
@@ -33,7 +33,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // fixture is a test bundle with its cloud model, served on loopback.
 type fixture struct {
 	b       *bundle.Bundle
-	engines *testbundle.Engines
+	engines *bundletest.Engines
 	model   *cloud.Model
 	server  *cloud.Server
 	addr    string
@@ -52,14 +52,14 @@ type fixtureOptions struct {
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	if err := testbundle.Write(dir, "testbundle"); err != nil {
+	if err := bundletest.Write(dir, "testbundle"); err != nil {
 		t.Fatal(err)
 	}
 	b, err := bundle.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{b: b, engines: &testbundle.Engines{Delay: o.delay}}
+	f := &fixture{b: b, engines: &bundletest.Engines{Delay: o.delay}}
 	o.model.Open = f.engines.Open
 	if f.model, err = cloud.LoadModel(b, o.model); err != nil {
 		t.Fatal(err)
@@ -132,9 +132,9 @@ func (f *fixture) newEncoder(t *testing.T) *edge.Encoder {
 // pngImage draws a 16 x 16 image of coloured blocks.
 func pngImage(t testing.TB, seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, 2))
-	img := image.NewRGBA(image.Rect(0, 0, testbundle.Size, testbundle.Size))
-	for by := 0; by < testbundle.Size; by += 4 {
-		for bx := 0; bx < testbundle.Size; bx += 4 {
+	img := image.NewRGBA(image.Rect(0, 0, bundletest.Size, bundletest.Size))
+	for by := 0; by < bundletest.Size; by += 4 {
+		for bx := 0; bx < bundletest.Size; bx += 4 {
 			c := color.RGBA{uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256)), 255}
 			for y := by; y < by+4; y++ {
 				for x := bx; x < bx+4; x++ {

@@ -17,12 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/edge"
 	"github.com/splitstream/splitstream/internal/certs"
 	"github.com/splitstream/splitstream/models"
-	"github.com/splitstream/splitstream/models/bundle"
 	"github.com/splitstream/splitstream/wire"
 )
 

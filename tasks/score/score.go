@@ -6,7 +6,7 @@ package score
 import (
 	"fmt"
 
-	"github.com/splitstream/splitstream/models/bundle"
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/tasks"
 	"github.com/splitstream/splitstream/wire"
 )

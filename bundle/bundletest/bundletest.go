@@ -1,4 +1,4 @@
-// Package testbundle writes a small split bundle whose graphs are computed
+// Package bundletest writes a small split bundle whose graphs are computed
 // by a simple Go engine instead of ONNX files, for tests of the protocol,
 // the transport and the server's mechanics (queueing, batching, errors,
 // metrics). Tests of model accuracy use the shipped bundles and the real
@@ -10,7 +10,7 @@
 // feature channel k), detection (3 classes, stride 4: heatmap k = feature
 // channel k - 1, size 2 cells, offset 0.5) and segmentation (4 classes,
 // feature channels upsampled x4).
-package testbundle
+package bundletest
 
 import (
 	"context"
@@ -24,9 +24,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/entropy"
 	"github.com/splitstream/splitstream/models"
-	"github.com/splitstream/splitstream/models/bundle"
 )
 
 // Shape of the bundle.
@@ -101,7 +101,7 @@ func Write(dir, name string) error {
 `, name, lab, lab, detect, mlab)
 	files := map[string][]byte{"entropy.json": tables}
 	for _, g := range []string{"encoder", "trunk", "head_classify", "head_detect", "head_segment"} {
-		files[g+".onnx"] = []byte("testbundle graph " + g) // opened by Opener, not by an ONNX engine
+		files[g+".onnx"] = []byte("bundletest graph " + g) // opened by Opener, not by an ONNX engine
 	}
 	files["manifest.json"] = []byte(manifest)
 	for n, b := range files {
@@ -147,7 +147,7 @@ func (e *Engines) Open(path string) (models.Engine, error) {
 		in = models.TensorInfo{Name: "features", Shape: []int{-1, Channels, Side, Side}}
 		outs = []models.TensorInfo{{Name: "mask_logits", Shape: []int{-1, 4, Size, Size}}}
 	default:
-		return nil, fmt.Errorf("testbundle: no graph %q", g)
+		return nil, fmt.Errorf("bundletest: no graph %q", g)
 	}
 	return &engine{e: e, graph: g, in: in, outs: outs}, nil
 }
@@ -166,12 +166,12 @@ func (g *engine) Close() error                 { return nil }
 func (g *engine) Run(ctx context.Context, inputs map[string]models.Tensor) (map[string]models.Tensor, error) {
 	x, ok := inputs[g.in.Name]
 	if !ok || len(x.Shape) != 4 {
-		return nil, fmt.Errorf("testbundle %s: input %q missing or not rank 4", g.graph, g.in.Name)
+		return nil, fmt.Errorf("bundletest %s: input %q missing or not rank 4", g.graph, g.in.Name)
 	}
 	n := x.Shape[0]
 	for k, d := range g.in.Shape[1:] {
 		if x.Shape[k+1] != d {
-			return nil, fmt.Errorf("testbundle %s: input shape %v, want %v", g.graph, x.Shape, g.in.Shape)
+			return nil, fmt.Errorf("bundletest %s: input shape %v, want %v", g.graph, x.Shape, g.in.Shape)
 		}
 	}
 	if g.e.Delay > 0 {

@@ -3,7 +3,7 @@ package score
 import (
 	"testing"
 
-	"github.com/splitstream/splitstream/models/bundle"
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/wire"
 )
 
