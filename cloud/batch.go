@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/splitstream/splitstream/models"
+	"github.com/splitstream/splitstream/wire"
 )
 
 // BatchOptions configure dynamic batching of one graph.
@@ -36,7 +37,7 @@ const (
 // stage is one graph of a bundle's cloud side (the trunk or a head) with
 // its batcher.
 type stage struct {
-	name    string // "trunk" or "head:<task>"
+	name    wire.Stage // wire.StageTrunk or wire.HeadStage(task)
 	eng     models.Engine
 	input   string   // the graph's input name
 	outputs []string // the outputs the stage hands on, in manifest order
@@ -47,7 +48,7 @@ type stage struct {
 	slots    chan struct{}
 	quit     chan struct{}
 	wg       sync.WaitGroup
-	observe  func(stage string, n int) // batch sizes, for metrics; may be nil
+	observe  func(stage wire.Stage, n int) // batch sizes, for metrics; may be nil
 }
 
 // call is one request's input waiting for a batch.
@@ -63,7 +64,7 @@ type callResult struct {
 	err error
 }
 
-func newStage(name string, eng models.Engine, outputs []string, o BatchOptions, parallel int) (*stage, error) {
+func newStage(name wire.Stage, eng models.Engine, outputs []string, o BatchOptions, parallel int) (*stage, error) {
 	ins := eng.Inputs()
 	if len(ins) != 1 {
 		return nil, fmt.Errorf("%s: graph takes %d inputs, want 1", name, len(ins))

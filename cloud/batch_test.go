@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/splitstream/splitstream/models"
+	"github.com/splitstream/splitstream/wire"
 )
 
 // openClsHead opens the engine branch's reference classification head
@@ -39,14 +40,14 @@ func latentInput(seed uint64) []float32 {
 // outputs it gets alone.
 func TestBatchedEqualsSingle(t *testing.T) {
 	eng := openClsHead(t, 1)
-	s, err := newStage("head:classify", eng, []string{"logits"}, BatchOptions{MaxBatch: 4, Wait: 50 * time.Millisecond}, 1)
+	s, err := newStage(wire.HeadStage(wire.Classify), eng, []string{"logits"}, BatchOptions{MaxBatch: 4, Wait: 50 * time.Millisecond}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.close()
 	var sizes []int
 	var mu sync.Mutex
-	s.observe = func(_ string, n int) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() }
+	s.observe = func(_ wire.Stage, n int) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() }
 	shape := []int{24, 28, 28}
 	const n = 4
 	outs := make([][]float32, n)
@@ -97,13 +98,13 @@ func BenchmarkBatching(b *testing.B) {
 		b.Run(fmt.Sprintf("%s/max-batch=%d/wait=%v", c.engine, c.maxBatch, c.wait), func(b *testing.B) {
 			maxBatch := c.maxBatch
 			eng := openClsHeadWith(b, c.engine, 1)
-			s, err := newStage("head:classify", eng, []string{"logits"}, BatchOptions{MaxBatch: maxBatch, Wait: c.wait}, 2)
+			s, err := newStage(wire.HeadStage(wire.Classify), eng, []string{"logits"}, BatchOptions{MaxBatch: maxBatch, Wait: c.wait}, 2)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer s.close()
 			var runs atomic.Int64
-			s.observe = func(string, int) { runs.Add(1) }
+			s.observe = func(wire.Stage, int) { runs.Add(1) }
 			x := latentInput(1)
 			shape := []int{24, 28, 28}
 			b.SetParallelism(4) // 4 x GOMAXPROCS callers

@@ -42,32 +42,15 @@ type headStage struct {
 	head *bundle.Head
 }
 
-// taskOf maps the manifest's task names to wire tasks.
-var taskOf = map[string]wire.Task{
-	bundle.TaskClassification: wire.Classify,
-	bundle.TaskDetection:      wire.Detect,
-	bundle.TaskSegmentation:   wire.Segment,
-}
-
 // LoadModel opens the engines of a bundle's cloud side.
 func LoadModel(b *bundle.Bundle, o ModelOptions) (*Model, error) {
 	m := &Model{Bundle: b, codecs: map[codec.ID]codec.Codec{}, heads: map[wire.Task]*headStage{}}
-	if b.Kind == bundle.KindSplit {
-		l, err := b.Codec()
+	for _, id := range b.Codecs() {
+		c, err := b.NewCodec(id)
 		if err != nil {
 			return nil, err
 		}
-		m.codecs[codec.IDLearned] = l
-		m.codecs[codec.IDRawF32] = codec.Raw{}
-		m.codecs[codec.IDInt8Zstd] = codec.NewInt8Zstd()
-	} else {
-		for _, id := range []codec.ID{codec.IDPNG, codec.IDJPEG, codec.IDWebP} {
-			c, err := codec.NewImage(id, codec.ImageOptions{})
-			if err != nil {
-				return nil, err
-			}
-			m.codecs[id] = c
-		}
+		m.codecs[id] = c
 	}
 	parallel := o.Batch.Parallel
 	if parallel <= 0 {
@@ -77,7 +60,7 @@ func LoadModel(b *bundle.Bundle, o ModelOptions) (*Model, error) {
 	if openFile == nil {
 		openFile = func(path string) (models.Engine, error) { return models.OpenFile(o.Engine, path, o.EngineOptions) }
 	}
-	open := func(name, file string, outputs []string) (*stage, error) {
+	open := func(name wire.Stage, file string, outputs []string) (*stage, error) {
 		eng, err := openFile(b.Path(file))
 		if err != nil {
 			return nil, fmt.Errorf("bundle %s: %s: %w", b.Name, name, err)
@@ -90,7 +73,7 @@ func LoadModel(b *bundle.Bundle, o ModelOptions) (*Model, error) {
 		return s, nil
 	}
 	if b.Cloud.Layout == "trunk" {
-		t, err := open("trunk", b.Cloud.Trunk.File, []string{b.Cloud.Trunk.Output})
+		t, err := open(wire.StageTrunk, b.Cloud.Trunk.File, []string{b.Cloud.Trunk.Output})
 		if err != nil {
 			return nil, err
 		}
@@ -98,8 +81,8 @@ func LoadModel(b *bundle.Bundle, o ModelOptions) (*Model, error) {
 	}
 	for i := range b.Heads {
 		h := &b.Heads[i]
-		task := taskOf[h.Task]
-		s, err := open("head:"+task.String(), h.File, h.Outputs)
+		task, _ := bundle.WireTask(h.Task) // the manifest was validated
+		s, err := open(wire.HeadStage(task), h.File, h.Outputs)
 		if err != nil {
 			m.Close()
 			return nil, err
@@ -130,11 +113,8 @@ func (m *Model) Tasks() wire.Tasks {
 	return s
 }
 
-// Codec returns the bundle's codec with the given id, or nil.
-func (m *Model) Codec(id codec.ID) codec.Codec { return m.codecs[id] }
-
 // setObserver makes every stage report its batch sizes to f.
-func (m *Model) setObserver(f func(stage string, n int)) {
+func (m *Model) setObserver(f func(stage wire.Stage, n int)) {
 	if m.trunk != nil {
 		m.trunk.observe = f
 	}
@@ -143,18 +123,30 @@ func (m *Model) setObserver(f func(stage string, n int)) {
 	}
 }
 
+// Accept checks a request against the bundle before it is queued: the
+// codec must carry the bundle's tensor, of the bundle's shape, and the
+// bundle must have a head for every task.
+func (m *Model) Accept(id codec.ID, s codec.Shape, want wire.Tasks) error {
+	if m.codecs[id] == nil {
+		return m.Bundle.CheckCodec(id)
+	}
+	if want := m.Bundle.Shape(); s != want {
+		return fmt.Errorf("shape %v, bundle %s takes %v", s, m.Bundle.Name, want)
+	}
+	if missing := want &^ m.Tasks(); missing != 0 {
+		return fmt.Errorf("bundle %s has no head for %v", m.Bundle.Name, missing.List())
+	}
+	return nil
+}
+
 // Decode decodes a payload coded with codec id into the tensor the cloud
 // side takes (the latent, or the image's pixel values). An error wraps
 // codec.ErrCorrupt for a payload that does not decode.
 func (m *Model) Decode(id codec.ID, payload []byte, s codec.Shape) ([]float32, error) {
-	c := m.codecs[id]
-	if c == nil {
-		return nil, fmt.Errorf("bundle %s does not take codec %v", m.Bundle.Name, id)
+	if err := m.Accept(id, s, 0); err != nil {
+		return nil, err
 	}
-	if want := m.Bundle.Shape(); s != want {
-		return nil, fmt.Errorf("%w: shape %v, bundle %s takes %v", codec.ErrCorrupt, s, m.Bundle.Name, want)
-	}
-	return c.Decode(nil, payload, s)
+	return m.codecs[id].Decode(nil, payload, s)
 }
 
 // Output is what Run returns.
@@ -188,7 +180,7 @@ func (m *Model) Run(ctx context.Context, x []float32, want wire.Tasks) (*Output,
 		}
 		f := r[m.trunk.outputs[0]]
 		x, shape = f.Data, f.Shape[1:]
-		out.Timings = append(out.Timings, wire.Timing{Stage: "trunk", Duration: time.Since(start)})
+		out.Timings = append(out.Timings, wire.Timing{Stage: wire.StageTrunk, Duration: time.Since(start)})
 	}
 	list := want.List()
 	raw := make([]map[string]models.Tensor, len(list))
@@ -226,7 +218,7 @@ func (m *Model) Run(ctx context.Context, x []float32, want wire.Tasks) (*Output,
 			out.Detections = dets
 		}
 	}
-	out.Timings = append(out.Timings, wire.Timing{Stage: "post", Duration: time.Since(start)})
+	out.Timings = append(out.Timings, wire.Timing{Stage: wire.StagePost, Duration: time.Since(start)})
 	return out, nil
 }
 

@@ -117,7 +117,7 @@ func New(models []*Model, o Options) (*Server, error) {
 			return nil, fmt.Errorf("cloud: two bundles with hash %x", m.Bundle.ID)
 		}
 		s.models[m.Bundle.ID] = m
-		m.setObserver(func(stage string, n int) { s.metrics.batchSize.WithLabelValues(stage).Observe(float64(n)) })
+		m.setObserver(func(stage wire.Stage, n int) { s.metrics.batchSize.WithLabelValues(string(stage)).Observe(float64(n)) })
 	}
 	return s, nil
 }
@@ -369,14 +369,8 @@ func (s *Server) dispatch(h wire.Header, payload []byte, received time.Time) *wi
 	if m == nil {
 		return refuse(wire.StatusUnknownBundle, "no bundle with hash sha256:%x on this server", h.Bundle)
 	}
-	if m.Codec(codec.ID(h.Codec)) == nil {
-		return refuse(wire.StatusBadRequest, "bundle %s does not take codec %v", m.Bundle.Name, codec.ID(h.Codec))
-	}
-	if missing := h.Tasks &^ m.Tasks(); missing != 0 {
-		return refuse(wire.StatusBadRequest, "bundle %s has no head for %v", m.Bundle.Name, missing.List())
-	}
-	if got, want := (codec.Shape{C: int(h.Channels), H: int(h.Height), W: int(h.Width)}), m.Bundle.Shape(); got != want {
-		return refuse(wire.StatusBadRequest, "shape %v, bundle %s takes %v", got, m.Bundle.Name, want)
+	if err := m.Accept(codec.ID(h.Codec), shapeOf(h), h.Tasks); err != nil {
+		return refuse(wire.StatusBadRequest, "%v", err)
 	}
 	j := &job{h: h, payload: payload, model: m, enqueued: time.Now(), done: make(chan *wire.Reply, 1)}
 	if h.DeadlineMS > 0 {
@@ -397,7 +391,7 @@ func (s *Server) work(j *job) {
 	r := &wire.Reply{RequestID: j.h.RequestID}
 	defer func() { j.done <- r }()
 	queued := time.Since(j.enqueued)
-	r.Timings = append(r.Timings, wire.Timing{Stage: "queue", Duration: queued})
+	r.Timings = append(r.Timings, wire.Timing{Stage: wire.StageQueue, Duration: queued})
 	ctx := context.Background()
 	if !j.deadline.IsZero() {
 		if time.Now().After(j.deadline) {
@@ -409,13 +403,12 @@ func (s *Server) work(j *job) {
 		defer cancel()
 	}
 	start := time.Now()
-	shape := codec.Shape{C: int(j.h.Channels), H: int(j.h.Height), W: int(j.h.Width)}
-	x, err := j.model.Decode(codec.ID(j.h.Codec), j.payload, shape)
+	x, err := j.model.Decode(codec.ID(j.h.Codec), j.payload, shapeOf(j.h))
 	if err != nil {
 		r.Status, r.Message = wire.StatusBadRequest, limit("decode payload: "+err.Error())
 		return
 	}
-	r.Timings = append(r.Timings, wire.Timing{Stage: "decode", Duration: time.Since(start)})
+	r.Timings = append(r.Timings, wire.Timing{Stage: wire.StageDecode, Duration: time.Since(start)})
 	out, err := j.model.Run(ctx, x, j.h.Tasks)
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -430,7 +423,7 @@ func (s *Server) work(j *job) {
 	r.Results = out.Results
 	r.Timings = append(r.Timings, out.Timings...)
 	for _, t := range r.Timings {
-		s.metrics.stage.WithLabelValues(t.Stage).Observe(t.Duration.Seconds())
+		s.metrics.stage.WithLabelValues(string(t.Stage)).Observe(t.Duration.Seconds())
 	}
 	s.metrics.stage.WithLabelValues("total").Observe(time.Since(j.enqueued).Seconds())
 }
@@ -479,4 +472,9 @@ func (s *Server) ServeMetrics(ctx context.Context, addr string) error {
 		return err
 	}
 	return nil
+}
+
+// shapeOf is the tensor shape a request header announces.
+func shapeOf(h wire.Header) codec.Shape {
+	return codec.Shape{C: int(h.Channels), H: int(h.Height), W: int(h.Width)}
 }

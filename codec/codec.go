@@ -42,9 +42,6 @@ func (id ID) String() string {
 	return fmt.Sprintf("codec(%d)", uint8(id))
 }
 
-// IsImage reports whether the codec carries an input image rather than a latent.
-func (id ID) IsImage() bool { return id == IDPNG || id == IDJPEG || id == IDWebP }
-
 // Shape is the shape of a coded tensor: channels, height, width.
 type Shape struct{ C, H, W int }
 

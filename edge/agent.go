@@ -3,7 +3,6 @@ package edge
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,25 +33,9 @@ type Agent struct {
 	nextID atomic.Uint64
 }
 
-// BundleTasks is the set of tasks a bundle has heads for.
-func BundleTasks(b *bundle.Bundle) wire.Tasks {
-	var s wire.Tasks
-	for _, h := range b.Heads {
-		switch h.Task {
-		case bundle.TaskClassification:
-			s = s.With(wire.Classify)
-		case bundle.TaskDetection:
-			s = s.With(wire.Detect)
-		case bundle.TaskSegmentation:
-			s = s.With(wire.Segment)
-		}
-	}
-	return s
-}
-
 // NewAgent returns an agent that encodes with enc and sends through client.
 func NewAgent(enc *Encoder, client *Client, o AgentOptions) (*Agent, error) {
-	have := BundleTasks(enc.Bundle)
+	have := enc.Bundle.Tasks()
 	if o.Tasks == 0 {
 		o.Tasks = have
 	}
@@ -213,21 +196,23 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 	rec.Status = reply.Status.String()
 	var cloud, heads time.Duration
 	for _, t := range reply.Timings {
-		switch {
-		case t.Stage == "queue":
+		if _, ok := t.Stage.Head(); ok {
+			heads = max(heads, t.Duration) // heads run concurrently
+			continue
+		}
+		switch t.Stage {
+		case wire.StageQueue:
 			rec.Latency.CloudQueue = ms(t.Duration)
 			cloud += t.Duration
-		case t.Stage == "decode":
+		case wire.StageDecode:
 			rec.Latency.Decode = ms(t.Duration)
 			cloud += t.Duration
-		case t.Stage == "post":
+		case wire.StagePost:
 			rec.Latency.Post = ms(t.Duration)
 			cloud += t.Duration
-		case t.Stage == "trunk":
+		case wire.StageTrunk:
 			cloud += t.Duration
 			rec.Latency.Heads += ms(t.Duration)
-		case strings.HasPrefix(t.Stage, "head:"):
-			heads = max(heads, t.Duration)
 		}
 	}
 	cloud += heads

@@ -39,28 +39,18 @@ type EncoderOptions struct {
 // NewEncoder loads the edge side of a bundle.
 func NewEncoder(b *bundle.Bundle, o EncoderOptions) (*Encoder, error) {
 	e := &Encoder{Bundle: b, Codec: o.Codec}
-	if b.Kind == bundle.KindFull {
-		if e.Codec == nil {
-			c, err := codec.NewImage(codec.IDPNG, codec.ImageOptions{})
-			if err != nil {
-				return nil, err
-			}
-			e.Codec = c
-		}
-		if !e.Codec.ID().IsImage() {
-			return nil, fmt.Errorf("bundle %s takes images: codec %v does not fit", b.Name, e.Codec.ID())
-		}
-		return e, nil
-	}
 	if e.Codec == nil {
-		l, err := b.Codec()
+		c, err := b.DefaultCodec()
 		if err != nil {
 			return nil, err
 		}
-		e.Codec = l
+		e.Codec = c
 	}
-	if e.Codec.ID().IsImage() {
-		return nil, fmt.Errorf("bundle %s is split: codec %v sends images, not latents", b.Name, e.Codec.ID())
+	if err := b.CheckCodec(e.Codec.ID()); err != nil {
+		return nil, err
+	}
+	if b.Kind == bundle.KindFull {
+		return e, nil // the image itself is sent: no encoder graph
 	}
 	open := o.Open
 	if open == nil {

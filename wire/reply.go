@@ -46,7 +46,7 @@ const (
 
 // Timing is the time one stage took on the cloud.
 type Timing struct {
-	Stage    string // "queue", "decode", "head:classify", "post:detect", ...
+	Stage    Stage // StageQueue, StageDecode, StageTrunk, HeadStage(task), StagePost
 	Duration time.Duration
 }
 
@@ -144,7 +144,7 @@ func AppendReply(dst []byte, r *Reply) ([]byte, error) {
 	dst = appendString(dst, r.Message)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Timings)))
 	for _, t := range r.Timings {
-		dst = appendString(dst, t.Stage)
+		dst = appendString(dst, string(t.Stage))
 		dst = binary.AppendUvarint(dst, uint64(max(t.Duration, 0)/time.Microsecond))
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(r.Results)))
@@ -407,7 +407,7 @@ func (r *Reply) parseBody(b []byte) error {
 		if d.err != nil {
 			break
 		}
-		r.Timings = append(r.Timings, Timing{Stage: name, Duration: time.Duration(us) * time.Microsecond})
+		r.Timings = append(r.Timings, Timing{Stage: Stage(name), Duration: time.Duration(us) * time.Microsecond})
 	}
 	nr := d.count(numTasks, 2, "results")
 	var seen Tasks

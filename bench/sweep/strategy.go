@@ -49,6 +49,9 @@ func Plan(full *bundle.Bundle, feature *bundle.Bundle, split []*bundle.Bundle, j
 			qs   []int
 		}{{"png", codec.IDPNG, []int{0}}, {"jpeg", codec.IDJPEG, jpegQ}, {"webp", codec.IDWebP, webpQ}}
 		for _, c := range img {
+			if err := full.CheckCodec(c.id); err != nil {
+				return nil, err
+			}
 			for _, q := range c.qs {
 				cd, err := codec.NewImage(c.id, codec.ImageOptions{Quality: q})
 				if err != nil {
@@ -63,16 +66,17 @@ func Plan(full *bundle.Bundle, feature *bundle.Bundle, split []*bundle.Bundle, j
 		}
 	}
 	if feature != nil {
-		if feature.Kind != bundle.KindSplit {
-			return nil, fmt.Errorf("bundle %s is %s, feature offload needs a split bundle", feature.Name, feature.Kind)
+		for _, id := range []codec.ID{codec.IDRawF32, codec.IDInt8Zstd} {
+			cd, err := feature.NewCodec(id)
+			if err != nil {
+				return nil, fmt.Errorf("feature offload: %w", err)
+			}
+			out = append(out, Strategy{Name: id.String(), Kind: KindFeature, Bundle: feature, Codec: cd})
 		}
-		out = append(out,
-			Strategy{Name: "raw-f32", Kind: KindFeature, Bundle: feature, Codec: codec.Raw{}},
-			Strategy{Name: "int8-zstd", Kind: KindFeature, Bundle: feature, Codec: codec.NewInt8Zstd()})
 	}
 	for _, b := range split {
-		if b.Kind != bundle.KindSplit {
-			return nil, fmt.Errorf("bundle %s is %s, not split", b.Name, b.Kind)
+		if err := b.CheckCodec(codec.IDLearned); err != nil {
+			return nil, err
 		}
 		out = append(out, Strategy{Name: "learned-" + b.Name, Kind: KindLearned, Bundle: b})
 	}

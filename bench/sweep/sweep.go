@@ -429,7 +429,7 @@ func (r *runner) runLocal(ctx context.Context, im testImage) (*cloud.Output, tim
 	}
 	b := r.local.Bundle
 	px := b.Input.Pixels(nil, img)
-	out, err := r.local.Run(ctx, px, edge.BundleTasks(b))
+	out, err := r.local.Run(ctx, px, b.Tasks())
 	return out, time.Since(start), err
 }
 

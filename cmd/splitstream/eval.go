@@ -166,7 +166,7 @@ func evaluate(ctx context.Context, b *bundle.Bundle, engine string, opts models.
 	if limit > 0 {
 		n = min(n, limit)
 	}
-	want := edge.BundleTasks(b)
+	want := b.Tasks()
 	total := 0
 	for i := range n {
 		if err := ctx.Err(); err != nil {
