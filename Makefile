@@ -67,7 +67,7 @@ demo: build
 ## models: installs Debian's packages (as .ci/run does), trains the teacher and the
 ## Entropic Students from fixed seeds on the CPU and exports models/zoo/ (see README.md
 ## for the time it takes). Stages resume from train/runs/; rm -rf train/runs for a fresh run.
-models:
+models: build
 	@pkgs="python3-torch python3-torchvision python3-onnx python3-pytest python3-numpy python3-pil python3-skimage dataset-fashion-mnist"; \
 	missing=$$(for p in $$pkgs; do dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed' || echo "$$p"; done); \
 	if [ -n "$$missing" ]; then \

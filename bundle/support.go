@@ -99,3 +99,25 @@ func (b *Bundle) DefaultCodec() (codec.Codec, error) {
 	}
 	return b.NewCodec(codec.IDPNG)
 }
+
+// GraphFile is one ONNX graph of a bundle.
+type GraphFile struct {
+	Name string // "encoder", "trunk" or the head's name
+	Path string
+}
+
+// GraphFiles lists the bundle's graphs in the order they run: the encoder,
+// the trunk, the heads.
+func (b *Bundle) GraphFiles() []GraphFile {
+	var gs []GraphFile
+	if b.Encoder != nil {
+		gs = append(gs, GraphFile{"encoder", b.Path(b.Encoder.File)})
+	}
+	if b.Cloud.Trunk != nil {
+		gs = append(gs, GraphFile{"trunk", b.Path(b.Cloud.Trunk.File)})
+	}
+	for _, h := range b.Heads {
+		gs = append(gs, GraphFile{h.Name, b.Path(h.File)})
+	}
+	return gs
+}

@@ -275,3 +275,24 @@ func (h *headStage) post(raw map[string]models.Tensor) (wire.Result, []tasks.Det
 		return wire.Result{Task: wire.Segment, Mask: mask}, nil, nil
 	}
 }
+
+// LoadModels loads the cloud side of every bundle directory; on an error it
+// closes those it loaded.
+func LoadModels(dirs []string, o ModelOptions) ([]*Model, error) {
+	var ms []*Model
+	for _, d := range dirs {
+		b, err := bundle.Load(d)
+		if err == nil {
+			var m *Model
+			if m, err = LoadModel(b, o); err == nil {
+				ms = append(ms, m)
+				continue
+			}
+		}
+		for _, m := range ms {
+			m.Close()
+		}
+		return nil, err
+	}
+	return ms, nil
+}

@@ -2,7 +2,9 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -244,4 +246,21 @@ func (a *Agent) Run(ctx context.Context, items <-chan Item, emit func(Record)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// RunInputs processes the images named by inputs (files, folders, or "-"
+// for a stream of images on stdin) as Run does. It returns an error when the
+// inputs could not be listed or read to the end.
+func (a *Agent) RunInputs(ctx context.Context, inputs []string, stdin io.Reader, emit func(Record)) error {
+	paths, err := Paths(inputs)
+	if err != nil {
+		return err
+	}
+	items, readErr := make(chan Item, a.opts.Concurrency), make(chan error, 1)
+	go func() { readErr <- Read(ctx, paths, stdin, items) }()
+	a.Run(ctx, items, emit)
+	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }

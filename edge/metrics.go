@@ -1,7 +1,15 @@
 package edge
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Metrics are the agent's Prometheus metrics.
@@ -42,4 +50,27 @@ func (m *Metrics) Observe(r Record) {
 	for _, s := range r.Latency.Stages() {
 		m.stage.WithLabelValues(s.Name).Observe(s.MS / 1000)
 	}
+}
+
+// ServeMetrics registers the agent's metrics, with the Go runtime and process
+// collectors, in a new registry and serves them at /metrics on the TCP
+// address addr until ctx ends. The address is bound before it returns, so a
+// port in use is an error at start, not a log line later.
+func ServeMetrics(ctx context.Context, addr string) (*Metrics, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := NewMetrics(reg)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("edge: metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	return m, nil
 }

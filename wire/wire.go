@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strings"
 	"io"
 )
 
@@ -67,6 +68,23 @@ func ParseTask(name string) (Task, error) {
 		}
 	}
 	return 0, fmt.Errorf("unknown task %q (want classify, detect or segment)", name)
+}
+
+// ParseTasks reads a comma-separated list of task names ("classify,detect");
+// the empty string is the empty set.
+func ParseTasks(list string) (Tasks, error) {
+	var ts Tasks
+	for name := range strings.SplitSeq(list, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		t, err := ParseTask(name)
+		if err != nil {
+			return 0, err
+		}
+		ts = ts.With(t)
+	}
+	return ts, nil
 }
 
 // Tasks is a set of tasks.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -310,4 +311,19 @@ func WriteTable(w io.Writer, rep Report) error {
 	}
 	_, err := io.WriteString(w, Closing(rep.Rows))
 	return err
+}
+
+// Machine describes this machine for a report: OS, architecture, CPU model
+// and count.
+func Machine() string {
+	cpu := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v) + ", "
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s/%s, %s%d CPUs", runtime.GOOS, runtime.GOARCH, cpu, runtime.NumCPU())
 }

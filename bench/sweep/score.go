@@ -2,15 +2,16 @@ package sweep
 
 import (
 	"github.com/splitstream/splitstream/bundle"
-	"github.com/splitstream/splitstream/tasks/score"
+	"github.com/splitstream/splitstream/pipeline"
 	"github.com/splitstream/splitstream/wire"
 )
 
-// scorer scores task results against the test set.
-type scorer struct{ *score.Scorer }
+// scorer scores task results against the test set, as eval and demo do.
+type scorer struct{ *pipeline.Scorer }
 
 func newScorer(ts *bundle.TestSet, b *bundle.Bundle) *scorer {
-	return &scorer{score.New(ts, b)}
+	sc, _ := pipeline.NewScorer(b, ts) // cannot fail with a test set given
+	return &scorer{sc}
 }
 
 func top1(results []wire.Result) (int, bool) {
@@ -24,10 +25,7 @@ func top1(results []wire.Result) (int, bool) {
 
 // result returns the scores; payload is the total payload bytes sent.
 func (s *scorer) result(payload int) accuracy {
-	sc := s.Scores()
-	a := accuracy{top1: sc.Top1, map50: sc.MAP50, miou: sc.MIoU, images: sc.Images, pred: s.Predictions()}
-	if sc.Images > 0 {
-		a.bytesPerImage = float64(payload) / float64(sc.Images)
-	}
-	return a
+	s.AddBytes(payload)
+	sc := s.Result()
+	return accuracy{top1: sc.Top1, map50: sc.MAP50, miou: sc.MIoU, images: sc.Images, bytesPerImage: sc.BytesPerImage, pred: s.Predictions()}
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/edge"
-	"github.com/splitstream/splitstream/internal/certs"
 	"github.com/splitstream/splitstream/models"
+	"github.com/splitstream/splitstream/pipeline"
 	"github.com/splitstream/splitstream/wire"
 )
 
@@ -273,11 +273,8 @@ func (r *runner) load() error {
 		}
 		r.encoders[b] = enc
 	}
-	set, err := certs.New(certs.DefaultHosts)
-	if err != nil {
-		return err
-	}
-	r.srvTLS, r.cliTLS, err = set.Configs("localhost", true)
+	var err error
+	r.srvTLS, r.cliTLS, err = pipeline.TLS()
 	return err
 }
 
@@ -325,32 +322,17 @@ func (r *runner) encoder(s Strategy) (*edge.Encoder, error) {
 // socket when nil) and returns its address and a function that stops it
 // (and closes pc).
 func (r *runner) serve(ctx context.Context, pc net.PacketConn) (string, func(), error) {
-	srv, err := cloud.New(r.models, cloud.Options{Logger: r.o.Logger})
-	if err != nil {
-		return "", nil, err
-	}
 	if pc == nil {
+		var err error
 		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
 			return "", nil, err
 		}
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		if err := srv.Serve(sctx, pc, r.srvTLS); err != nil {
-			r.o.Logger.Warn("cloud", "err", err)
-		}
-		pc.Close()
-		close(done)
-	}()
-	stopped := false
-	return pc.LocalAddr().String(), func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}, nil
+	stop, err := pipeline.Serve(ctx, r.models, pc, r.srvTLS, cloud.Options{Logger: r.o.Logger})
+	if err != nil {
+		return "", nil, err
+	}
+	return pc.LocalAddr().String(), stop, nil
 }
 
 func (r *runner) client(addr string) (*edge.Client, error) {

@@ -3,120 +3,79 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/splitstream/splitstream/bench/engine"
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/models"
 )
 
 func init() {
-	registerBench(benchMode{name: "engine", summary: "time inference engines on one ONNX graph, interleaved", run: runBenchEngine})
-}
-
-func runBenchEngine(ctx context.Context, args []string) error {
-	return benchEngine(ctx, args, os.Stdout)
+	register(command{name: "bench engine", summary: "time inference engines on ONNX graphs, interleaved", run: func(ctx context.Context, args []string) error {
+		return benchEngine(ctx, args, os.Stdout)
+	}})
 }
 
 func benchEngine(ctx context.Context, args []string, w io.Writer) error {
-	fs := newFlagSet("bench engine", "--model FILE [flags]",
+	fs := newFlagSet("bench engine", "--model FILE | --zoo [flags]",
 		"Run the engines interleaved on the same random input and print each one's median\n"+
-			"time per run and the ratio native/ort.")
-	model := fs.String("model", "", "ONNX `file` to run (required)")
+			"time per run and the ratio native/ort. --zoo times every graph of every bundle under\n"+
+			bundle.ZooDir+" at 1 and 2 threads (or --threads) and prints a table.")
+	model := fs.String("model", "", "ONNX `file` to run")
+	zoo := fs.Bool("zoo", false, "time every graph of every bundle under "+bundle.ZooDir+" (or of the --bundle dirs)")
+	var dirs listFlag
+	fs.Var(&dirs, "bundle", "with --zoo: bundle `dirs` instead of the zoo (repeatable, or comma-separated)")
 	engines := fs.String("engines", "native,ort", "comma-separated `engines` to time: native, ort")
-	threads := fs.Int("threads", 0, "threads per run (0: one per CPU for native, ORT's default for ort)")
+	threads := fs.String("threads", "", "threads per run, comma-separated for several (0: one per CPU for native, ORT's default for ort; default 0, or 1,2 with --zoo)")
 	runs := fs.Int("runs", 30, "timed runs per engine")
 	warmup := fs.Int("warmup", 3, "untimed runs per engine first")
 	batch := fs.Int("batch", 1, "size of dynamic (batch) dimensions")
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime shared `library` (default $"+models.ORTLibraryEnv+", else "+models.DefaultORTLibrary+")")
 	ep := fs.String("ep", "", "ONNX Runtime execution provider: cpu, cuda, tensorrt (the latter two untested here)")
 	pause := fs.Duration("pause", 50*time.Millisecond, "idle time before each run, so that one engine's spinning threads do not run into the next engine's run")
-	asJSON := fs.Bool("json", false, "print one JSON object: native_ms, ort_ms, ratio (native over ort)")
+	asJSON := fs.Bool("json", false, "print JSON: one object (native_ms, ort_ms, ratio) for --model, an array of rows for --zoo")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *model == "" || fs.NArg() > 0 || *runs < 1 || *batch < 1 {
+	ts, err := engine.ParseThreads(*threads, *zoo)
+	if (*model == "") == !*zoo || fs.NArg() > 0 || *runs < 1 || *batch < 1 || err != nil {
 		fs.Usage()
+		if err != nil {
+			return err
+		}
 		return errUsage
 	}
-	kinds := strings.Split(*engines, ",")
-	opts := models.Options{Threads: *threads, ORTLibrary: *ortLib, ExecutionProvider: *ep}
-	var engs []models.Engine
-	for _, k := range kinds {
-		e, err := models.OpenFile(k, *model, opts)
-		if err != nil {
-			return fmt.Errorf("%s: %w", k, err)
-		}
-		defer e.Close()
-		engs = append(engs, e)
+	o := engine.Options{Engines: strings.Split(*engines, ","), Runs: *runs, Warmup: *warmup, Batch: *batch,
+		Pause: *pause, ORTLibrary: *ortLib, ExecutionProvider: *ep}
+	if o.Warmup == 0 {
+		o.Warmup = -1 // none, not the default
 	}
-	in := map[string]models.Tensor{}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, info := range engs[0].Inputs() {
-		t := models.Tensor{Shape: make([]int, len(info.Shape))}
-		n := 1
-		for k, d := range info.Shape {
-			if d < 0 {
-				d = *batch
-			}
-			t.Shape[k] = d
-			n *= d
-		}
-		t.Data = make([]float32, n)
-		for i := range t.Data {
-			t.Data[i] = rng.Float32()
-		}
-		in[info.Name] = t
+	if o.Pause == 0 {
+		o.Pause = -1
 	}
-	times := make([][]float64, len(engs))
-	for r := -*warmup; r < *runs; r++ {
-		for k, e := range engs {
-			if *pause > 0 {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(*pause):
-				}
-			}
-			start := time.Now()
-			if _, err := e.Run(ctx, in); err != nil {
-				return fmt.Errorf("%s: %w", kinds[k], err)
-			}
-			if r >= 0 {
-				times[k] = append(times[k], float64(time.Since(start).Nanoseconds())/1e6)
-			}
+	if *zoo {
+		if len(dirs) == 0 {
+			dirs = bundle.ZooDirs(bundle.ZooDir)
 		}
+		rows, err := engine.Zoo(ctx, dirs, ts, o, os.Stderr)
+		switch {
+		case err != nil:
+			return err
+		case *asJSON:
+			return json.NewEncoder(w).Encode(rows)
+		}
+		return engine.WriteTable(w, rows)
 	}
-	med := map[string]float64{}
-	for k, ts := range times {
-		sort.Float64s(ts)
-		med[kinds[k]] = ts[len(ts)/2]
-		if !*asJSON {
-			fmt.Fprintf(w, "%-7s median %8.2f ms  min %8.2f ms  max %8.2f ms  (%d runs, threads %d, batch %d)\n",
-				kinds[k], ts[len(ts)/2], ts[0], ts[len(ts)-1], len(ts), *threads, *batch)
-		}
+	o.Threads = ts[0]
+	r, err := engine.Time(ctx, *model, o)
+	switch {
+	case err != nil:
+		return err
+	case *asJSON:
+		return r.WriteJSON(w)
 	}
-	nat, hasNat := med[models.Native]
-	ref, hasRef := med[models.ORT]
-	if *asJSON {
-		out := map[string]float64{}
-		if hasNat {
-			out["native_ms"] = nat
-		}
-		if hasRef {
-			out["ort_ms"] = ref
-		}
-		if hasNat && hasRef {
-			out["ratio"] = nat / ref
-		}
-		return json.NewEncoder(w).Encode(out)
-	}
-	if hasNat && hasRef {
-		fmt.Fprintf(w, "ratio native/ort: %.2f\n", nat/ref)
-	}
-	return nil
+	return r.WriteText(w)
 }

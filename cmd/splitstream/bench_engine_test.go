@@ -43,3 +43,33 @@ func TestBenchEngineErrors(t *testing.T) {
 		})
 	}
 }
+
+// --zoo runs every graph of the bundles at each thread count.
+func TestBenchEngineZoo(t *testing.T) {
+	dir := "../../models/zoo/fmnist-es-b1"
+	var out bytes.Buffer
+	args := []string{"--zoo", "--bundle", dir, "--engines", "native", "--runs", "1", "--warmup", "0", "--pause", "0", "--json"}
+	if err := benchEngine(context.Background(), args, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rows []struct {
+		Bundle, Graph string
+		Threads       int
+		NativeMS      float64 `json:"native_ms"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	graphs := map[string]int{}
+	for _, r := range rows {
+		if r.Bundle != "fmnist-es-b1" || !(r.NativeMS > 0) || (r.Threads != 1 && r.Threads != 2) {
+			t.Errorf("row %+v", r)
+		}
+		graphs[r.Graph]++
+	}
+	for _, g := range []string{"encoder", "classify", "detect", "segment"} {
+		if graphs[g] != 2 {
+			t.Errorf("graph %s timed %d times, want once per thread count: %v", g, graphs[g], graphs)
+		}
+	}
+}

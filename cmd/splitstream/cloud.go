@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/internal/certs"
 )
@@ -17,12 +15,6 @@ func init() {
 	register(command{name: "cloud", summary: "serve the task heads of one or more bundles over QUIC", run: runCloud})
 }
 
-// multiFlag is a repeatable string flag.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
 func runCloud(ctx context.Context, args []string) error {
 	fs := newFlagSet("cloud", "--listen ADDR --bundle DIR [--bundle DIR ...] --cert FILE --key FILE [flags]",
 		"Serve every head of every bundle over QUIC (protocol v1, docs/PROTOCOL.md): one stream per\n"+
@@ -30,15 +22,16 @@ func runCloud(ctx context.Context, args []string) error {
 			"A full queue answers \"overloaded\". SIGINT/SIGTERM finish the requests in flight, then exit.\n"+
 			"Make development certificates with `splitstream certs init DIR`.")
 	listen := fs.String("listen", ":4433", "UDP address to listen on")
-	var dirs multiFlag
-	fs.Var(&dirs, "bundle", "bundle directory (repeatable)")
-	eng := addEngineFlags(fs)
+	var dirs listFlag
+	fs.Var(&dirs, "bundle", "bundle directories (repeatable, or comma-separated)")
+	eng := engineFlags(fs)
 	cert := fs.String("cert", "", "server certificate (PEM)")
 	key := fs.String("key", "", "server private key (PEM)")
 	clientCA := fs.String("client-ca", "", "CA whose client certificates are required (mutual TLS); empty: no client authentication")
 	metricsAddr := fs.String("metrics", "", "TCP address for /metrics and /healthz (empty: off)")
-	queue := fs.Int("queue", 64, "requests that may wait for a worker; more are answered overloaded")
-	workers := fs.Int("workers", 0, "requests decoded and run at once (0: one per CPU)")
+	var so cloud.Options
+	fs.IntVar(&so.QueueSize, "queue", 64, "requests that may wait for a worker; more are answered overloaded")
+	fs.IntVar(&so.Workers, "workers", 0, "requests decoded and run at once (0: one per CPU)")
 	maxBatch := fs.Int("max-batch", cloud.DefaultMaxBatch, "most requests per graph run (1: no batching)")
 	batchWait := fs.Duration("batch-wait", 0, "how long a batch that is not full waits for more requests once it could run (0: none; batches form from requests that queue while the engine is busy)")
 	verbose := fs.Bool("v", false, "log every refused request")
@@ -46,52 +39,26 @@ func runCloud(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(dirs) == 0 {
-		return errors.New("no --bundle given")
+		fs.Usage()
+		return errUsage
 	}
-	if *cert == "" || *key == "" {
-		return errors.New("--cert and --key are required (make development ones with `splitstream certs init DIR`)")
-	}
-	certPEM, err := certs.ReadFile(*cert)
+	tlsConf, err := certs.LoadServerConfig(*cert, *key, *clientCA)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (make development ones with `splitstream certs init DIR`)", err)
 	}
-	keyPEM, err := certs.ReadFile(*key)
-	if err != nil {
-		return err
-	}
-	caPEM, err := certs.ReadFile(*clientCA)
-	if err != nil {
-		return err
-	}
-	tlsConf, err := certs.ServerConfig(certPEM, keyPEM, caPEM)
-	if err != nil {
-		return err
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
+	level := map[bool]slog.Level{false: slog.LevelInfo, true: slog.LevelDebug}[*verbose]
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	var ms []*cloud.Model
-	defer func() {
-		for _, m := range ms {
-			m.Close()
-		}
-	}()
-	for _, d := range dirs {
-		b, err := bundle.Load(d)
-		if err != nil {
-			return err
-		}
-		m, err := cloud.LoadModel(b, cloud.ModelOptions{Engine: *eng.kind, EngineOptions: eng.options(),
-			Batch: cloud.BatchOptions{MaxBatch: *maxBatch, Wait: *batchWait}})
-		if err != nil {
-			return err
-		}
-		ms = append(ms, m)
-		log.Info("bundle loaded", "name", b.Name, "kind", b.Kind, "hash", b.Hash, "tasks", m.Tasks().List())
+	ms, err := cloud.LoadModels(dirs, cloud.ModelOptions{Engine: eng.Kind, EngineOptions: eng.Options,
+		Batch: cloud.BatchOptions{MaxBatch: *maxBatch, Wait: *batchWait}})
+	if err != nil {
+		return err
 	}
-	srv, err := cloud.New(ms, cloud.Options{QueueSize: *queue, Workers: *workers, Logger: log})
+	for _, m := range ms {
+		defer m.Close()
+		log.Info("bundle loaded", "name", m.Bundle.Name, "kind", m.Bundle.Kind, "hash", m.Bundle.Hash, "tasks", m.Tasks().List())
+	}
+	so.Logger = log
+	srv, err := cloud.New(ms, so)
 	if err != nil {
 		return err
 	}

@@ -1,25 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
+	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/splitstream/splitstream/bundle"
-	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/edge"
 	"github.com/splitstream/splitstream/internal/certs"
 	"github.com/splitstream/splitstream/wire"
@@ -29,183 +21,109 @@ func init() {
 	register(command{name: "edge", summary: "encode images and stream them to a cloud server over QUIC", run: runEdge})
 }
 
-// parseTasks parses a comma-separated task list ("" means none given).
-func parseTasks(s string) (wire.Tasks, error) {
-	var ts wire.Tasks
-	if s == "" {
-		return 0, nil
-	}
-	for _, name := range strings.Split(s, ",") {
-		t, err := wire.ParseTask(strings.TrimSpace(name))
-		if err != nil {
-			return 0, err
-		}
-		ts = ts.With(t)
-	}
-	return ts, nil
-}
-
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 func runEdge(ctx context.Context, args []string) error {
-	fs := newFlagSet("edge", "--server ADDR --bundle DIR --input PATH|DIR|- [flags]",
+	fs := newFlagSet("edge", "--server ADDR [--bundle DIR] --input PATH|DIR|- [flags]",
 		"Read PNG and JPEG images (files, folders, or a stream of files on stdin with --input -),\n"+
 			"preprocess them as the bundle's manifest says, run the encoder, entropy-code the latent\n"+
 			"and send each on its own stream of one QUIC connection, several in flight. Writes one\n"+
 			"JSON line per image (results, bytes sent, latency breakdown) and a summary table.")
 	server := fs.String("server", "localhost:4433", "cloud server address (host:port)")
-	dir := fs.String("bundle", "", "bundle directory")
-	var inputs multiFlag
+	var inputs listFlag
 	fs.Var(&inputs, "input", "image file, folder of images, or - for a stream of images on stdin (repeatable)")
 	taskList := fs.String("tasks", "", "comma-separated tasks: classify,detect,segment (default: all the bundle has)")
 	out := fs.String("out", "-", "JSON lines output file (- for stdout)")
-	concurrency := fs.Int("concurrency", 4, "requests in flight")
+	var ao edge.AgentOptions
+	fs.IntVar(&ao.Concurrency, "concurrency", 4, "requests in flight")
+	fs.DurationVar(&ao.Deadline, "deadline", 0, "time the cloud has for each request (0: none)")
+	fs.DurationVar(&ao.Timeout, "timeout", 30*time.Second, "time the edge waits for each request, reconnecting included")
 	metricsAddr := fs.String("metrics", "", "TCP address for the edge's /metrics (empty: off)")
-	caFile := fs.String("ca", "", "CA that signed the server certificate (PEM; empty: system roots)")
-	certFile := fs.String("cert", "", "client certificate for mutual TLS (PEM)")
-	keyFile := fs.String("key", "", "client private key (PEM)")
-	serverName := fs.String("server-name", "", "name to verify the server certificate against (default: the host of --server)")
-	codecSpec := fs.String("codec", "", "send with a baseline codec instead of the bundle's: raw-f32, int8-zstd (split), png, jpeg[:Q], webp[:Q] (full)")
-	deadline := fs.Duration("deadline", 0, "time the cloud has for each request (0: none)")
-	timeout := fs.Duration("timeout", 30*time.Second, "time the edge waits for each request, reconnecting included")
-	eng := addEngineFlags(fs)
+	clientTLS := clientTLSFlags(fs)
+	dir, codecSpec, eng := bundleFlag(fs), codecFlag(fs), engineFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" || len(inputs) == 0 {
+	if len(inputs) == 0 {
 		fs.Usage()
 		return errUsage
 	}
-	b, err := bundle.Load(*dir)
+	b, err := loadBundle(*dir)
 	if err != nil {
 		return err
 	}
-	ts, err := parseTasks(*taskList)
+	if ao.Tasks, err = wire.ParseTasks(*taskList); err != nil {
+		return err
+	}
+	c, err := baseline(*codecSpec)
 	if err != nil {
 		return err
 	}
-	var c codec.Codec
-	if *codecSpec != "" {
-		if c, err = codec.Baseline(*codecSpec); err != nil {
-			return err
-		}
-	}
-	name := *serverName
-	if name == "" {
-		host, _, err := net.SplitHostPort(*server)
-		if err != nil {
-			return fmt.Errorf("--server %q: %w", *server, err)
-		}
-		name = host
-	}
-	var pems [3][]byte
-	for i, f := range []string{*caFile, *certFile, *keyFile} {
-		if pems[i], err = certs.ReadFile(f); err != nil {
-			return err
-		}
-	}
-	tlsConf, err := certs.ClientConfig(pems[0], pems[1], pems[2], name)
+	tlsConf, err := clientTLS(*server)
 	if err != nil {
 		return err
 	}
-	enc, err := edge.NewEncoder(b, edge.EncoderOptions{Engine: *eng.kind, EngineOptions: eng.options(), Codec: c})
+	enc, err := edge.NewEncoder(b, edge.EncoderOptions{Engine: eng.Kind, EngineOptions: eng.Options, Codec: c})
 	if err != nil {
 		return err
 	}
 	defer enc.Close()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	client, err := edge.NewClient(*server, edge.ClientOptions{TLS: tlsConf, Logger: log})
+	client, err := edge.NewClient(*server, edge.ClientOptions{TLS: tlsConf, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	agent, err := edge.NewAgent(enc, client, edge.AgentOptions{Tasks: ts, Concurrency: *concurrency, Deadline: *deadline, Timeout: *timeout})
+	agent, err := edge.NewAgent(enc, client, ao)
 	if err != nil {
 		return err
 	}
-	var metrics *edge.Metrics
-	if *metricsAddr != "" {
-		reg := prometheus.NewRegistry()
-		metrics = edge.NewMetrics(reg)
-		ln, err := net.Listen("tcp", *metricsAddr)
-		if err != nil {
-			return fmt.Errorf("metrics: %w", err)
+	return stream(ctx, agent, client, inputs, *out, *metricsAddr)
+}
+
+// clientTLSFlags are --ca, --cert, --key and --server-name; the function
+// they return builds the client's TLS configuration for a server address.
+func clientTLSFlags(fs *flag.FlagSet) func(server string) (*tls.Config, error) {
+	ca := fs.String("ca", "", "CA that signed the server certificate (PEM; empty: system roots)")
+	cert := fs.String("cert", "", "client certificate for mutual TLS (PEM)")
+	key := fs.String("key", "", "client private key (PEM)")
+	name := fs.String("server-name", "", "name to verify the server certificate against (default: the host of --server)")
+	return func(server string) (*tls.Config, error) {
+		if *name == "" {
+			*name, _, _ = net.SplitHostPort(server)
 		}
-		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
+		return certs.LoadClientConfig(*ca, *cert, *key, *name)
 	}
-	paths, err := edge.Paths(inputs)
-	if err != nil {
-		return err
+}
+
+// stream sends the inputs through the agent, writes a JSON line per image
+// to out and the summary, and fails when any image failed.
+func stream(ctx context.Context, agent *edge.Agent, client *edge.Client, inputs []string, out, metricsAddr string) error {
+	var metrics *edge.Metrics
+	if metricsAddr != "" {
+		var err error
+		if metrics, err = edge.ServeMetrics(ctx, metricsAddr); err != nil {
+			return err
+		}
 	}
-	var w io.Writer = os.Stdout
-	summaryOut := io.Writer(os.Stderr)
-	if *out != "-" {
-		f, err := os.Create(*out)
+	lines, summaryOut := io.Writer(os.Stdout), io.Writer(os.Stderr)
+	if out != "-" {
+		file, err := os.Create(out)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		bw := bufio.NewWriter(f)
-		defer bw.Flush()
-		w, summaryOut = bw, os.Stdout
+		defer file.Close()
+		lines, summaryOut = file, os.Stdout
 	}
-	jw := json.NewEncoder(w)
-	items := make(chan edge.Item, *concurrency)
-	readErr := make(chan error, 1)
-	go func() { readErr <- edge.Read(ctx, paths, os.Stdin, items) }()
-
-	var sum edge.Summary
-	var done, failed atomic.Int64
-	start := time.Now()
-	progress := isTerminal(os.Stderr)
-	stopProgress := make(chan struct{})
-	if progress {
-		go func() {
-			t := time.NewTicker(200 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					n := done.Load()
-					fmt.Fprintf(os.Stderr, "\r%d images, %d errors, %.1f images/s ", n, failed.Load(), float64(n)/time.Since(start).Seconds())
-				case <-stopProgress:
-					fmt.Fprint(os.Stderr, "\r\033[K")
-					return
-				}
-			}
-		}()
+	var progress io.Writer
+	if isTerminal(os.Stderr) {
+		progress = os.Stderr
 	}
-	var writeErr error
-	agent.Run(ctx, items, func(r edge.Record) {
-		done.Add(1)
-		if r.Status != "ok" {
-			failed.Add(1)
-		}
-		sum.Add(r)
-		if metrics != nil {
-			metrics.Observe(r)
-		}
-		if err := jw.Encode(r); err != nil && writeErr == nil {
-			writeErr = err
-		}
-	})
-	close(stopProgress)
-	if progress {
-		time.Sleep(10 * time.Millisecond) // let the progress line clear
-	}
+	start, rec := time.Now(), edge.NewRecorder(lines, metrics, progress)
+	readErr := agent.RunInputs(ctx, inputs, os.Stdin, rec.Record)
+	sum, writeErr := rec.Close()
 	sum.Write(summaryOut)
 	st := client.Stats()
 	fmt.Fprintf(summaryOut, "connections %d (0-RTT resumed %d), %.1f s\n", st.Connects, st.Resumed0RTT, time.Since(start).Seconds())
-	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
+	if err := errors.Join(readErr, writeErr); err != nil {
 		return err
-	}
-	if writeErr != nil {
-		return writeErr
 	}
 	if sum.Errors > 0 {
 		return fmt.Errorf("%d of %d images failed", sum.Errors, sum.Count)

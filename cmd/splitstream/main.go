@@ -1,5 +1,7 @@
 // Command splitstream is the split-computing runtime: one binary whose
 // subcommands run the edge agent, the cloud server, the bench and the tools.
+// It parses flags, wires the packages together and prints their output; the
+// work itself lives in the packages.
 package main
 
 import (
@@ -7,79 +9,85 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
+	"strings"
 	"syscall"
 )
 
-// command is one subcommand. Each lives in its own file and registers itself
-// in init, so main.go never needs to change when one is added.
+// command is one subcommand: "eval", or "bench links" in a group. Each lives
+// in its own file and registers itself in init.
 type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, args []string) error
+	name, summary string
+	run           func(ctx context.Context, args []string) error
 }
 
 var commands = map[string]command{}
 
-func register(c command) {
-	if _, dup := commands[c.name]; dup {
-		panic("duplicate command " + c.name)
-	}
-	commands[c.name] = c
+func register(c command) { commands[c.name] = c }
+
+// groups are the words that only group commands.
+var groups = map[string]string{
+	"bench":   "measure engines, links and strategies",
+	"certs":   "development certificates",
+	"entropy": "entropy-coder tools",
 }
 
-// errUsage marks an error already explained to the user by a flag set.
+// errUsage marks an error already explained by a usage message.
 var errUsage = errors.New("usage")
 
-func usage() {
-	fmt.Fprintf(os.Stderr, "splitstream: split computing between an edge device and the cloud.\n\nUsage:\n  splitstream COMMAND [flags]\n\nCommands:\n")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+// usage lists the commands whose names start with prefix ("" or "bench ").
+func usage(prefix string) {
+	fmt.Fprintf(os.Stderr, "splitstream: split computing between an edge device and the cloud.\n\nUsage:\n  splitstream %sCOMMAND [flags]\n\nCommands:\n", prefix)
+	lines := map[string]string{}
+	for name, c := range commands {
+		if rest, ok := strings.CutPrefix(name, prefix); ok {
+			if group, _, sub := strings.Cut(rest, " "); sub {
+				lines[group] = groups[group]
+			} else {
+				lines[rest] = c.summary
+			}
+		}
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+	for _, n := range slices.Sorted(maps.Keys(lines)) {
+		fmt.Fprintf(os.Stderr, "  %-22s %s\n", n, lines[n])
 	}
-	fmt.Fprintf(os.Stderr, "\nRun 'splitstream COMMAND --help' for the flags of a command.\n")
+	fmt.Fprintf(os.Stderr, "\nRun 'splitstream %sCOMMAND --help' for its flags.\n", prefix)
 }
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		usage()
-		if len(os.Args) < 2 {
+	args, prefix := os.Args[1:], ""
+	for len(args) > 0 && groups[args[0]] != "" && commands[prefix+args[0]].run == nil {
+		prefix, args = prefix+args[0]+" ", args[1:]
+	}
+	c, ok := commands[prefix+first(args)]
+	if !ok {
+		help := slices.Contains([]string{"-h", "--help", "help"}, first(args))
+		if !help && first(args) != "" {
+			fmt.Fprintf(os.Stderr, "splitstream: unknown command %q\n\n", prefix+first(args))
+		}
+		usage(prefix)
+		if !help {
 			os.Exit(2)
 		}
 		return
 	}
-	c, ok := commands[os.Args[1]]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "splitstream: unknown command %q\n\n", os.Args[1])
-		usage()
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := c.run(ctx, os.Args[2:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
+	if err := c.run(ctx, args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintf(os.Stderr, "splitstream %s: %v\n", c.name, err)
 		}
+		stop()
 		os.Exit(1)
 	}
 }
 
-// newFlagSet returns a flag set for a subcommand whose --help prints the
-// summary, the argument synopsis and the flags.
-func newFlagSet(name, synopsis, summary string) *flag.FlagSet {
-	fs := flag.NewFlagSet("splitstream "+name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "%s\n\nUsage:\n  splitstream %s %s\n\nFlags:\n", summary, name, synopsis)
-		fs.PrintDefaults()
+func first(args []string) string {
+	if len(args) == 0 {
+		return ""
 	}
-	return fs
+	return args[0]
 }

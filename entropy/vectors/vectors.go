@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -155,4 +156,38 @@ func firstDiff[E comparable](got, want []E) string {
 		}
 	}
 	return fmt.Sprintf("length %d, want %d", len(got), len(want))
+}
+
+// CheckFile checks the vector file at path, writes one line per failed CDF,
+// a summary of the CDF checks and one line per case to w, and returns how
+// many checks failed. An error means the file could not be read or parsed.
+func CheckFile(path string, w io.Writer) (failed int, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	f, err := Parse(data)
+	if err != nil {
+		return 0, err
+	}
+	if len(f.PMFToCDF) == 0 && len(f.Cases) == 0 {
+		return 0, errors.New("no pmf_to_cdf entries and no cases")
+	}
+	cdfs := f.CheckCDFs()
+	for _, r := range cdfs {
+		if !r.OK {
+			fmt.Fprintf(w, "%s: %s: FAIL: %s\n", path, r.Name, r.Detail)
+			failed++
+		}
+	}
+	fmt.Fprintf(w, "%s: pmf_to_cdf: %d of %d match\n", path, len(cdfs)-failed, len(cdfs))
+	for _, r := range f.CheckCases() {
+		status := "ok"
+		if !r.OK {
+			status = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(w, "%s: case %s: %s: %s\n", path, r.Name, status, r.Detail)
+	}
+	return failed, nil
 }

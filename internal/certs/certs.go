@@ -229,3 +229,36 @@ func ReadFile(path string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// readFiles reads PEM files with ReadFile.
+func readFiles(paths ...string) ([][]byte, error) {
+	out := make([][]byte, len(paths))
+	for i, p := range paths {
+		var err error
+		if out[i], err = ReadFile(p); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// LoadServerConfig is ServerConfig from files; clientCA may be empty.
+func LoadServerConfig(cert, key, clientCA string) (*tls.Config, error) {
+	if cert == "" || key == "" {
+		return nil, errors.New("certs: the server needs a certificate and a key")
+	}
+	p, err := readFiles(cert, key, clientCA)
+	if err != nil {
+		return nil, err
+	}
+	return ServerConfig(p[0], p[1], p[2])
+}
+
+// LoadClientConfig is ClientConfig from files; each may be empty.
+func LoadClientConfig(ca, cert, key, serverName string) (*tls.Config, error) {
+	p, err := readFiles(ca, cert, key)
+	if err != nil {
+		return nil, err
+	}
+	return ClientConfig(p[0], p[1], p[2], serverName)
+}

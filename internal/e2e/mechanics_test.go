@@ -24,7 +24,7 @@ import (
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/edge"
-	"github.com/splitstream/splitstream/internal/certs"
+	"github.com/splitstream/splitstream/pipeline"
 	"github.com/splitstream/splitstream/wire"
 )
 
@@ -64,11 +64,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	if f.model, err = cloud.LoadModel(b, o.model); err != nil {
 		t.Fatal(err)
 	}
-	set, err := certs.New(certs.DefaultHosts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTLS, cliTLS, err := set.Configs("localhost", true)
+	srvTLS, cliTLS, err := pipeline.TLS()
 	if err != nil {
 		t.Fatal(err)
 	}

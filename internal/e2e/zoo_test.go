@@ -21,8 +21,8 @@ import (
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/edge"
-	"github.com/splitstream/splitstream/internal/certs"
 	"github.com/splitstream/splitstream/models"
+	"github.com/splitstream/splitstream/pipeline"
 	"github.com/splitstream/splitstream/wire"
 )
 
@@ -175,11 +175,7 @@ func TestShippedTwoEdgesOverQUIC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer enc.Close()
-	set, err := certs.New(certs.DefaultHosts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTLS, cliTLS, err := set.Configs("localhost", true)
+	srvTLS, cliTLS, err := pipeline.TLS()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // when the zoo has not been built (make models).
 func shippedBundles(t *testing.T) []*bundle.Bundle {
 	t.Helper()
-	manifests, _ := filepath.Glob(filepath.Join("..", "..", zooDir, "*", "manifest.json"))
+	manifests, _ := filepath.Glob(filepath.Join("..", bundle.ZooDir, "*", "manifest.json"))
 	slices.Sort(manifests)
 	if len(manifests) == 0 {
 		t.Skip("no bundles under models/zoo: run `make models` (or merge the train branch) first")
@@ -39,13 +39,13 @@ func engines(t *testing.T) []string {
 	kinds := []string{models.Native}
 	lib := os.Getenv(models.ORTLibraryEnv)
 	if lib == "" {
-		lib = filepath.Join("..", "..", "third_party", "ort", "libonnxruntime.so")
+		lib = filepath.Join("..", "third_party", "ort", "libonnxruntime.so")
 		if _, err := os.Stat(lib); err == nil {
 			abs, _ := filepath.Abs(lib)
 			t.Setenv(models.ORTLibraryEnv, abs)
 		}
 	}
-	probe, err := models.OpenFile(models.ORT, filepath.Join("..", "..", "models", "testdata", "cls_head.onnx"), models.Options{Threads: 1})
+	probe, err := models.OpenFile(models.ORT, filepath.Join("..", "models", "testdata", "cls_head.onnx"), models.Options{Threads: 1})
 	switch {
 	case err == nil:
 		probe.Close()
@@ -73,7 +73,7 @@ func TestEvalReproducesRecordedMetrics(t *testing.T) {
 	for _, kind := range engines(t) {
 		for _, b := range bundles {
 			t.Run(kind+"/"+b.Name, func(t *testing.T) {
-				r, err := evaluate(context.Background(), b, kind, models.Options{}, nil, 0)
+				r, err := Evaluate(context.Background(), b, EvalOptions{Engine: Engine{Kind: kind}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -97,5 +97,36 @@ func TestEvalReproducesRecordedMetrics(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestStream runs the first test images of the shipped split bundle through
+// a cloud server and an edge agent on loopback, and checks that the replies
+// score as the in-process path does on the same images.
+func TestStream(t *testing.T) {
+	var b *bundle.Bundle
+	for _, sb := range shippedBundles(t) {
+		if sb.Kind == bundle.KindSplit {
+			b = sb
+			break
+		}
+	}
+	if b == nil {
+		t.Skip("no split bundle")
+	}
+	ctx := context.Background()
+	got, err := Stream(ctx, b, StreamOptions{Limit: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Evaluate(ctx, b, EvalOptions{Limit: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Images != 24 || got.Scores != want {
+		t.Errorf("over QUIC %+v, in process %+v", got.Scores, want)
+	}
+	if got.Summary.Count != 24 || got.Summary.Errors != 0 || got.Connects < 1 {
+		t.Errorf("summary %d images, %d errors, %d connections", got.Summary.Count, got.Summary.Errors, got.Connects)
 	}
 }

@@ -1,0 +1,86 @@
+package edge
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// Recorder takes the agent's records one by one: it writes each as a JSON
+// line, flushed at once so that a killed edge leaves only whole lines, adds
+// it to the summary and the metrics, and keeps a progress line up to date.
+// Record is safe for concurrent use.
+type Recorder struct {
+	mu      sync.Mutex
+	out     *bufio.Writer
+	enc     *json.Encoder
+	err     error // the first write error
+	sum     Summary
+	metrics *Metrics
+	start   time.Time
+
+	progress io.Writer // nil: no progress line
+	quit     chan struct{}
+	ended    chan struct{}
+}
+
+// NewRecorder writes JSON lines to out and observes records in metrics (nil
+// for none). With progress not nil, a line there shows images, errors and
+// the rate five times a second until Close.
+func NewRecorder(out io.Writer, metrics *Metrics, progress io.Writer) *Recorder {
+	bw := bufio.NewWriter(out)
+	r := &Recorder{out: bw, enc: json.NewEncoder(bw), metrics: metrics, start: time.Now(), progress: progress}
+	if progress != nil {
+		r.quit, r.ended = make(chan struct{}), make(chan struct{})
+		go r.showProgress()
+	}
+	return r
+}
+
+// Record writes and counts one record.
+func (r *Recorder) Record(rec Record) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sum.Add(rec)
+	if r.metrics != nil {
+		r.metrics.Observe(rec)
+	}
+	if r.err == nil {
+		if r.err = r.enc.Encode(rec); r.err == nil {
+			r.err = r.out.Flush()
+		}
+	}
+}
+
+// Close clears the progress line and returns the summary and the first
+// write error.
+func (r *Recorder) Close() (*Summary, error) {
+	if r.quit != nil {
+		close(r.quit)
+		<-r.ended
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &r.sum, r.err
+}
+
+func (r *Recorder) showProgress() {
+	defer close(r.ended)
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			r.mu.Lock()
+			n, failed := r.sum.Count, r.sum.Errors
+			r.mu.Unlock()
+			fmt.Fprintf(r.progress, "\r%d images, %d errors, %.1f images/s ", n, failed, float64(n)/time.Since(r.start).Seconds())
+		case <-r.quit:
+			fmt.Fprint(r.progress, "\r\033[K")
+			return
+		}
+	}
+}
