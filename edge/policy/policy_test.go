@@ -1,0 +1,222 @@
+package policy
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// The points of the shipped bundles, roughly: the full model on a slow
+// device, the image as JPEG q90 to the teacher, and two learned rates.
+var testPoints = []Point{
+	{Name: "edge-only", Accuracy: 0.858, Local: true},
+	{Name: "jpeg-q90", Accuracy: 0.856},
+	{Name: "learned-b0.11", Accuracy: 0.844},
+	{Name: "learned-b1", Accuracy: 0.732},
+}
+
+// truth is a synthetic device and link from which samples are made.
+type truth struct {
+	edge  []time.Duration
+	bytes []int
+	cloud time.Duration
+	rtt   time.Duration
+	rate  float64 // bytes per ms
+}
+
+func defaultTruth() truth {
+	return truth{
+		edge:  []time.Duration{300 * time.Millisecond, 1 * time.Millisecond, 3 * time.Millisecond, 3 * time.Millisecond},
+		bytes: []int{0, 3400, 630, 170},
+		cloud: 7 * time.Millisecond, rtt: 50 * time.Millisecond, rate: 625, // 5 Mbit/s
+	}
+}
+
+func (tr truth) sample(i int) Sample {
+	if testPoints[i].Local {
+		return Sample{Point: i, Edge: tr.edge[i], Total: tr.edge[i]}
+	}
+	transfer := time.Duration(float64(tr.bytes[i]) / tr.rate * float64(time.Millisecond))
+	return Sample{Point: i, Edge: tr.edge[i], Bytes: tr.bytes[i], Cloud: tr.cloud,
+		Total: tr.edge[i] + transfer + tr.rtt + tr.cloud}
+}
+
+// newCalibrated returns a policy that has seen every point once.
+func newCalibrated(tr truth, o Options) *Policy {
+	p := New(testPoints, o)
+	p.ObserveRTT(tr.rtt)
+	for i := range testPoints {
+		p.Observe(tr.sample(i))
+	}
+	return p
+}
+
+// run makes n decisions, each answered under tr, and returns the choices.
+func run(p *Policy, tr truth, n int) []int {
+	var out []int
+	for range n {
+		i := p.Choose()
+		out = append(out, i)
+		p.Observe(tr.sample(i))
+	}
+	return out
+}
+
+func TestPredictMatchesTheModel(t *testing.T) {
+	tr := defaultTruth()
+	p := newCalibrated(tr, Options{SLO: 150 * time.Millisecond})
+	for i := 1; i < len(testPoints); i++ {
+		want := float64(tr.sample(i).Total) / float64(time.Millisecond)
+		if got := p.Predict(i); math.Abs(got-want) > 0.5 {
+			t.Errorf("%s: predicted %.2f ms, the model gives %.2f", testPoints[i].Name, got, want)
+		}
+	}
+	if got := p.Predict(0); got != 300 {
+		t.Errorf("edge-only predicted %.1f ms, want 300", got)
+	}
+}
+
+func TestChoices(t *testing.T) {
+	const slo = 150 * time.Millisecond
+	tests := []struct {
+		name  string
+		steps func(p *Policy, tr *truth) []int // returns the choices to check
+		want  []string
+	}{
+		{
+			name:  "good link: the most accurate offload that fits",
+			steps: func(p *Policy, tr *truth) []int { return run(p, *tr, 3) },
+			want:  []string{"jpeg-q90", "jpeg-q90", "jpeg-q90"},
+		},
+		{
+			name: "capacity drop: down at once",
+			steps: func(p *Policy, tr *truth) []int {
+				run(p, *tr, 3)
+				tr.rate = 25 // 0.2 Mbit/s: 3400 B take 136 ms
+				// One slow answer on jpeg teaches the new rate.
+				p.Observe(tr.sample(1))
+				return run(p, *tr, 2)
+			},
+			want: []string{"learned-b0.11", "learned-b0.11"},
+		},
+		{
+			name: "recovery: up only after Hold fitting decisions",
+			steps: func(p *Policy, tr *truth) []int {
+				tr.rate = 25
+				p.Observe(tr.sample(1))
+				run(p, *tr, 2)
+				tr.rate = 625
+				return run(p, *tr, 6)
+			},
+			want: []string{"learned-b0.11", "learned-b0.11", "learned-b0.11", "learned-b0.11", "jpeg-q90", "jpeg-q90"},
+		},
+		{
+			name: "nothing fits: the fastest",
+			steps: func(p *Policy, tr *truth) []int {
+				tr.rate, tr.rtt = 2, 200*time.Millisecond
+				p.ObserveRTT(tr.rtt)
+				for i := range testPoints {
+					p.Observe(tr.sample(i))
+				}
+				return run(p, *tr, 2)
+			},
+			want: []string{"learned-b1", "learned-b1"},
+		},
+		{
+			name: "outage: local, probing the link every ProbeEvery decisions",
+			steps: func(p *Policy, tr *truth) []int {
+				p.Fail()
+				p.Fail()
+				var out []int
+				for range 10 {
+					out = append(out, p.Choose()) // no answers: the link stays down
+				}
+				return out
+			},
+			want: []string{"edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "learned-b1"},
+		},
+		{
+			name: "link back: one answer ends the outage",
+			steps: func(p *Policy, tr *truth) []int {
+				p.Fail()
+				p.Fail()
+				first := p.Choose()
+				p.Observe(tr.sample(3)) // a probe was answered
+				return append([]int{first}, run(p, *tr, 1)...)
+			},
+			want: []string{"edge-only", "jpeg-q90"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := defaultTruth()
+			p := newCalibrated(tr, Options{SLO: slo, Hold: 4, ProbeEvery: 10})
+			got := tt.steps(p, &tr)
+			if len(got) != len(tt.want) {
+				t.Fatalf("%d choices, want %d", len(got), len(tt.want))
+			}
+			for k, i := range got {
+				if testPoints[i].Name != tt.want[k] {
+					names := make([]string, len(got))
+					for j, g := range got {
+						names[j] = testPoints[g].Name
+					}
+					t.Fatalf("choices %v, want %v", names, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// A fast device fits the SLO with the full model: the policy keeps it, the
+// most accurate point, and needs no link.
+func TestFastDeviceStaysLocal(t *testing.T) {
+	tr := defaultTruth()
+	tr.edge[0] = 15 * time.Millisecond
+	p := newCalibrated(tr, Options{SLO: 150 * time.Millisecond})
+	for _, i := range run(p, tr, 5) {
+		if i != 0 {
+			t.Fatalf("chose %s", testPoints[i].Name)
+		}
+	}
+}
+
+// Noisy answers around the SLO's edge must not make the policy flap: with
+// Hold, a point that fits only now and then is never taken.
+func TestHysteresisAgainstFlapping(t *testing.T) {
+	tr := defaultTruth()
+	tr.edge[0] = time.Second
+	p := newCalibrated(tr, Options{SLO: 150 * time.Millisecond, Hold: 3})
+	switches, last := 0, p.Current()
+	for k := range 60 {
+		// jpeg alternates between fitting (rate 625) and not (rate 25).
+		tr.rate = 625
+		if k%2 == 1 {
+			tr.rate = 25
+		}
+		i := p.Choose()
+		if i != last {
+			switches++
+			last = i
+		}
+		p.Observe(tr.sample(i))
+		if i != 1 {
+			p.Observe(tr.sample(1)) // what jpeg would have measured: a probe from the estimates' view
+		}
+	}
+	if switches > 4 {
+		t.Errorf("%d switches in 60 decisions", switches)
+	}
+}
+
+// Without the transport's round trip, the smallest network time stands in.
+func TestRTTFromTheSmallestNetworkTime(t *testing.T) {
+	tr := defaultTruth()
+	p := New(testPoints, Options{SLO: 150 * time.Millisecond})
+	p.Observe(tr.sample(1))
+	p.Observe(tr.sample(3))
+	want := float64(tr.rtt)/float64(time.Millisecond) + 170.0/625
+	if got := p.RTT(); math.Abs(got-want) > 0.01 {
+		t.Errorf("RTT %.3f ms, want %.3f", got, want)
+	}
+}
