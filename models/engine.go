@@ -54,6 +54,9 @@ type Engine interface {
 const (
 	Native = "native"
 	ORT    = "ort"
+	// Auto is ONNX Runtime where its library loads, else native; KindOf
+	// says which an engine got.
+	Auto = "auto"
 )
 
 // Options configure an engine. The zero value is valid: the native engine
@@ -122,16 +125,47 @@ func Open(kind string, model []byte, opts Options) (Engine, error) {
 	var run runner
 	switch kind {
 	case "", Native:
+		kind = Native
 		run, err = openNative(m, opts)
 	case ORT:
 		run, err = openORT(model, ins, outs, opts)
+	case Auto:
+		kind = Native
+		if ortLibraryMissing(opts) == nil {
+			if run, err = openORT(model, ins, outs, opts); err == nil {
+				kind = ORT
+			}
+		}
+		if kind == Native {
+			run, err = openNative(m, opts)
+		}
 	default:
-		return nil, fmt.Errorf("models: unknown engine %q (want %q or %q)", kind, Native, ORT)
+		return nil, fmt.Errorf("models: unknown engine %q (want %q, %q or %q)", kind, Native, ORT, Auto)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &engine{run: run, ins: ins, outs: outs}, nil
+	return &engine{run: run, kind: kind, ins: ins, outs: outs}, nil
+}
+
+// ortLibraryMissing says why ONNX Runtime cannot be used, or nil when its
+// library is configured and exists.
+func ortLibraryMissing(opts Options) error {
+	lib := ortLibrary(opts.ORTLibrary)
+	if lib == "" {
+		return errors.New("no ONNX Runtime library configured")
+	}
+	_, err := os.Stat(lib)
+	return err
+}
+
+// KindOf is the kind of engine Open made (Native or ORT; what Auto chose),
+// or "" for an Engine from elsewhere.
+func KindOf(e Engine) string {
+	if x, ok := e.(*engine); ok {
+		return x.kind
+	}
+	return ""
 }
 
 // OpenFile is Open with the model read from a file.
@@ -198,6 +232,7 @@ type runner interface {
 // engine wraps a runner with the checks against the declared shapes.
 type engine struct {
 	run       runner
+	kind      string
 	ins, outs []TensorInfo
 }
 

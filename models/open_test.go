@@ -205,3 +205,38 @@ func TestORTMissingLibrary(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// Auto falls back to the native engine where ONNX Runtime cannot load, and
+// says which it chose.
+func TestAutoChooses(t *testing.T) {
+	model := readTestdata(t, "ops.onnx")
+	e, err := Open(Auto, model, Options{ORTLibrary: "/nonexistent/libonnxruntime.so"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if k := KindOf(e); k != Native {
+		t.Errorf("auto without a library chose %q", k)
+	}
+	n, err := Open(Native, model, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if k := KindOf(n); k != Native {
+		t.Errorf("native engine reports %q", k)
+	}
+	// With the library present (make ort), auto takes ONNX Runtime.
+	if _, err := Open(ORT, model, Options{}); err != nil {
+		t.Logf("ONNX Runtime not available here (%v): the ort branch of auto is untested", err)
+		return
+	}
+	o, err := Open(Auto, model, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if k := KindOf(o); k != ORT {
+		t.Errorf("auto with ONNX Runtime available chose %q", k)
+	}
+}

@@ -29,12 +29,15 @@ func RowOf(bundleName, graph string, r *Result) Row {
 	return row
 }
 
-// Zoo times every graph of every bundle in dirs at each thread count,
-// graphs outermost so that one graph's thread counts are measured close
-// together. progress, if not nil, gets one line per row.
+// Zoo times every graph of every bundle in dirs (the bundles under
+// bundle.ZooDir when empty) at each thread count, graphs outermost so that
+// one graph's thread counts are measured close together. progress, if not
+// nil, gets one line per row.
 func Zoo(ctx context.Context, dirs []string, threads []int, o Options, progress io.Writer) ([]Row, error) {
 	if len(dirs) == 0 {
-		return nil, fmt.Errorf("bench engine: no bundles")
+		if dirs = bundle.ZooDirs(bundle.ZooDir); len(dirs) == 0 {
+			return nil, fmt.Errorf("no bundles under %s (run from the repository root, or pass --bundle)", bundle.ZooDir)
+		}
 	}
 	var rows []Row
 	for _, d := range dirs {

@@ -57,9 +57,6 @@ func benchEngine(ctx context.Context, args []string, w io.Writer) error {
 		o.Pause = -1
 	}
 	if *zoo {
-		if len(dirs) == 0 {
-			dirs = bundle.ZooDirs(bundle.ZooDir)
-		}
 		rows, err := engine.Zoo(ctx, dirs, ts, o, os.Stderr)
 		switch {
 		case err != nil:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/internal/certs"
+	"github.com/splitstream/splitstream/models"
 )
 
 func init() {
@@ -24,7 +25,7 @@ func runCloud(ctx context.Context, args []string) error {
 	listen := fs.String("listen", ":4433", "UDP address to listen on")
 	var dirs listFlag
 	fs.Var(&dirs, "bundle", "bundle directories (repeatable, or comma-separated)")
-	eng := engineFlags(fs)
+	eng := engineFlags(fs, models.Auto)
 	cert := fs.String("cert", "", "server certificate (PEM)")
 	key := fs.String("key", "", "server private key (PEM)")
 	clientCA := fs.String("client-ca", "", "CA whose client certificates are required (mutual TLS); empty: no client authentication")

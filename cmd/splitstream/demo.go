@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/splitstream/splitstream/edge"
+	"github.com/splitstream/splitstream/models"
 	"github.com/splitstream/splitstream/pipeline"
 	"github.com/splitstream/splitstream/wire"
 )
@@ -31,7 +32,7 @@ func runDemo(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object: top1, map50, miou, bytes_per_image, images, latency_ms {p50, p95, p99}, stages_ms")
 	concurrency := fs.Int("concurrency", 4, "requests in flight")
 	limit := fs.Int("limit", 0, "send only the first N test images (0: all)")
-	eng := engineFlags(fs)
+	eng := engineFlags(fs, models.Native)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

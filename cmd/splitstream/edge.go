@@ -14,6 +14,7 @@ import (
 
 	"github.com/splitstream/splitstream/edge"
 	"github.com/splitstream/splitstream/internal/certs"
+	"github.com/splitstream/splitstream/models"
 	"github.com/splitstream/splitstream/wire"
 )
 
@@ -38,7 +39,7 @@ func runEdge(ctx context.Context, args []string) error {
 	fs.DurationVar(&ao.Timeout, "timeout", 30*time.Second, "time the edge waits for each request, reconnecting included")
 	metricsAddr := fs.String("metrics", "", "TCP address for the edge's /metrics (empty: off)")
 	clientTLS := clientTLSFlags(fs)
-	dir, codecSpec, eng := bundleFlag(fs), codecFlag(fs), engineFlags(fs)
+	dir, codecSpec, eng := bundleFlag(fs), codecFlag(fs), engineFlags(fs, models.Native)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

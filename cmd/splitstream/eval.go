@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/splitstream/splitstream/models"
 	"github.com/splitstream/splitstream/pipeline"
 )
 
@@ -20,7 +21,7 @@ func runEval(ctx context.Context, args []string) error {
 			"encoder, codec (encode and decode), trunk and heads, post-processing; print top-1,\n"+
 			"mAP@0.5, mIoU and mean bytes per image next to the metrics recorded at export.")
 	dir := bundleFlag(fs)
-	eng := engineFlags(fs)
+	eng := engineFlags(fs, models.Native)
 	codecSpec := codecFlag(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object: top1, map50, miou, bytes_per_image, images")
 	limit := fs.Int("limit", 0, "evaluate only the first N test images (0: all)")
@@ -44,7 +45,6 @@ func runEval(ctx context.Context, args []string) error {
 		return json.NewEncoder(os.Stdout).Encode(r)
 	}
 	r.WriteVersusRecorded(os.Stdout, b, eng.Kind)
-	elapsed := time.Since(start)
-	fmt.Printf("  %.1f s (%.1f ms/image)\n", elapsed.Seconds(), float64(elapsed.Milliseconds())/float64(max(r.Images, 1)))
+	fmt.Printf("  %.1f s (%.1f ms/image)\n", time.Since(start).Seconds(), float64(time.Since(start).Milliseconds())/float64(max(r.Images, 1)))
 	return nil
 }

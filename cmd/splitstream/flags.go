@@ -38,15 +38,15 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
-const engineHelp = "inference engine: native (pure Go) or ort (ONNX Runtime; needs cgo and $" + models.ORTLibraryEnv + ")"
+const engineHelp = "inference engine: native (pure Go), ort (ONNX Runtime; needs cgo and $" + models.ORTLibraryEnv + ") or auto (ort where its library loads, else native)"
 
 // engineFlag is --engine.
 func engineFlag(fs *flag.FlagSet) *string { return fs.String("engine", models.Native, engineHelp) }
 
-// engineFlags are --engine and --threads.
-func engineFlags(fs *flag.FlagSet) *pipeline.Engine {
+// engineFlags are --engine, defaulting to kind, and --threads.
+func engineFlags(fs *flag.FlagSet, kind string) *pipeline.Engine {
 	e := &pipeline.Engine{}
-	fs.StringVar(&e.Kind, "engine", models.Native, engineHelp)
+	fs.StringVar(&e.Kind, "engine", kind, engineHelp)
 	fs.IntVar(&e.Options.Threads, "threads", 0, "threads per graph run (0: one per CPU for native, ONNX Runtime's default for ort)")
 	return e
 }
