@@ -35,6 +35,7 @@ type Model struct {
 	codecs map[codec.ID]codec.Codec
 	trunk  *stage
 	heads  map[wire.Task]*headStage
+	engine string // the engine kind the graphs got (models.KindOf)
 }
 
 type headStage struct {
@@ -65,6 +66,7 @@ func LoadModel(b *bundle.Bundle, o ModelOptions) (*Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bundle %s: %s: %w", b.Name, name, err)
 		}
+		m.engine = models.KindOf(eng)
 		s, err := newStage(name, eng, outputs, o.Batch, parallel)
 		if err != nil {
 			eng.Close()
@@ -103,6 +105,10 @@ func (m *Model) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Engine is the kind of engine that runs the graphs: what --engine auto
+// chose.
+func (m *Model) Engine() string { return m.engine }
 
 // Tasks is the set of tasks the bundle has heads for.
 func (m *Model) Tasks() wire.Tasks {

@@ -56,7 +56,7 @@ func runCloud(ctx context.Context, args []string) error {
 	}
 	for _, m := range ms {
 		defer m.Close()
-		log.Info("bundle loaded", "name", m.Bundle.Name, "kind", m.Bundle.Kind, "hash", m.Bundle.Hash, "tasks", m.Tasks().List())
+		log.Info("bundle loaded", "name", m.Bundle.Name, "kind", m.Bundle.Kind, "hash", m.Bundle.Hash, "tasks", m.Tasks().List(), "engine", m.Engine())
 	}
 	so.Logger = log
 	srv, err := cloud.New(ms, so)
