@@ -328,3 +328,55 @@ func TestLoadShippedTraces(t *testing.T) {
 		t.Logf("%v: %d opportunities, %d distinct milliseconds", tr, tr.Opportunities(), len(tr.ms))
 	}
 }
+
+func TestTraceLink(t *testing.T) {
+	up, down := mustTrace(t, 0, 5, 10), mustTrace(t, 3)
+	q, err := ParseQueue("50p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := TraceLink(up, down, 25*ms, q)
+	want := Config{
+		Up:   Direction{Trace: up, Delay: 25 * ms, QueuePackets: 50},
+		Down: Direction{Trace: down, Delay: 25 * ms, QueuePackets: 50},
+	}
+	if c != want || c.Validate() != nil || c.RTT() != 50*ms {
+		t.Errorf("TraceLink = %+v (%v), want %+v", c, c.Validate(), want)
+	}
+	if s := c.String(); s != "up.trace=test,up.delay=25ms,up.queue=50p,down.trace=test,down.delay=25ms,down.queue=50p" {
+		t.Errorf("String %q", s)
+	}
+	bad := c
+	bad.Up.RateBps = 1e6
+	if bad.Validate() == nil {
+		t.Error("a trace with a rate validated")
+	}
+	bad = c
+	bad.Down.BurstBytes = 3000
+	if bad.Validate() == nil {
+		t.Error("a trace with a burst validated")
+	}
+	if _, err := Parse("up.trace=f.up"); err == nil || !strings.Contains(err.Error(), "LoadTrace") {
+		t.Errorf("Parse of a trace setting: %v, want an error that points to LoadTrace", err)
+	}
+}
+
+func TestParseQueue(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Queue
+	}{{"0", Queue{}}, {"64KiB", Queue{Bytes: 64 << 10}}, {"100000", Queue{Bytes: 100000}}, {"50p", Queue{Packets: 50}}} {
+		q, err := ParseQueue(tc.in)
+		if err != nil || q != tc.want {
+			t.Errorf("ParseQueue(%q) = %+v, %v; want %+v", tc.in, q, err, tc.want)
+		}
+		if back, err := ParseQueue(q.String()); err != nil || back != q {
+			t.Errorf("%+v: String %q reads back as %+v, %v", q, q.String(), back, err)
+		}
+	}
+	for _, in := range []string{"", "-1", "p", "1.5", "10q"} {
+		if q, err := ParseQueue(in); err == nil {
+			t.Errorf("ParseQueue(%q) = %+v, want an error", in, q)
+		}
+	}
+}
