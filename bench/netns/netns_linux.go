@@ -73,7 +73,7 @@ var (
 
 // New creates the two namespaces of a pair, joins them with a veth pair
 // (EdgeIP on the edge's end, CloudIP on the cloud's), and shapes each
-// direction with tbf from cfg's rates and queues. It first removes stale
+// direction that has a rate with tbf from cfg's rates and queues. It first removes stale
 // namespaces (CleanupStale). On error nothing is left behind.
 func New(ctx context.Context, cfg link.Config) (*Pair, error) {
 	if err := Available(); err != nil {
@@ -164,8 +164,9 @@ func tbfArgs(d link.Direction) []string {
 
 // Relay starts a link.Relay inside the cloud namespace, listening on
 // CloudIP, that forwards to target (an address in the cloud namespace, for
-// example its loopback) with the delay, jitter and loss of the pair's link
-// (RelayConfig). The edge dials relay.Addr(). Close closes it too.
+// example its loopback) with the delay, jitter and loss of the pair's link,
+// and its traces, which start with the relay (RelayConfig). The edge dials
+// relay.Addr(). Close closes it too.
 func (p *Pair) Relay(ctx context.Context, target string, seed uint64) (*link.Relay, error) {
 	listen := net.JoinHostPort(CloudIP.String(), "0")
 	r, err := link.NewRelay(ctx, listen, target, RelayConfig(p.cfg), seed, link.WithSocketFunc(p.Cloud.Do))
