@@ -2,6 +2,7 @@ package netns
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -121,6 +123,38 @@ func (p *Pair) setup(ctx context.Context) error {
 	for _, args := range cmds {
 		if err := run(ctx, args...); err != nil {
 			return err
+		}
+	}
+	return p.waitUp(ctx)
+}
+
+// upTimeout bounds how long New waits for the veth pair to come up.
+const upTimeout = 5 * time.Second
+
+// waitUp waits until both ends of the veth pair are operationally up. The
+// end that is set up first gets its carrier only when its peer comes up,
+// and the kernel then attaches its qdisc from its link-watch work, which
+// runs at most once a second; until then the end drops everything sent
+// through it (ARP requests included, which are retried only after a
+// second), so a trace or a measurement that starts at once would lose its
+// first second.
+func (p *Pair) waitUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, upTimeout)
+	defer cancel()
+	for _, end := range []struct{ ns, dev string }{{p.Edge.name, edgeDev}, {p.Cloud.name, cloudDev}} {
+		for {
+			out, err := exec.CommandContext(ctx, "ip", "-n", end.ns, "-j", "link", "show", "dev", end.dev).Output()
+			var links []struct {
+				OperState string `json:"operstate"`
+			}
+			if err == nil && json.Unmarshal(out, &links) == nil && len(links) == 1 && links[0].OperState == "UP" {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s in %s not up after %v (ip: %v, %s)", end.dev, end.ns, upTimeout, err, strings.TrimSpace(string(out)))
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 	}
 	return nil

@@ -454,3 +454,30 @@ func TestTBFChangeRefillsBucket(t *testing.T) {
 		t.Errorf("changing tbf every 10 ms to its own rate carried %.3f times as much as leaving it: the kernel no longer refills its bucket on a change, so docs/LINKS.md's reason for replaying traces in the relay is out of date", changed/alone)
 	}
 }
+
+// TestPairReadyAtOnce checks that a pair carries datagrams as soon as New
+// returns, even when pairs come and go quickly (the kernel's link-watch
+// work, which brings a veth end fully up, then runs up to a second late).
+func TestPairReadyAtOnce(t *testing.T) {
+	needNetns(t)
+	for i := range 3 {
+		p := newPair(t, link.Config{})
+		dst := listen(t, p.Cloud, netns.CloudIP.AsSlice())
+		src := listen(t, p.Edge, nil)
+		start := time.Now()
+		if _, err := src.WriteTo([]byte("first"), dst.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		dst.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 16)
+		if _, err := dst.Read(buf); err != nil {
+			t.Fatalf("pair %d: the first datagram did not arrive: %v", i, err)
+		}
+		// ARP and the send take well under 100 ms; a lost ARP request is
+		// retried after a second.
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("pair %d: the first datagram took %v", i, d)
+		}
+		p.Close()
+	}
+}
