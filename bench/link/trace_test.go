@@ -213,7 +213,7 @@ func TestTraceTimes(t *testing.T) {
 	}
 }
 
-func TestTraceCapacity(t *testing.T) {
+func TestTraceCapacityCounts(t *testing.T) {
 	// 3 opportunities at 0, 1 each at 10 and 20 ms: period 20 ms, and the
 	// repetition's 0 falls on the 20 of the one before.
 	tr := mustTrace(t, 0, 0, 0, 10, 20)
