@@ -18,7 +18,8 @@ import (
 const OpportunityBytes = 1500
 
 // DefaultMaxOpportunities is the most lines LoadTrace reads: 4 Mi lines hold
-// 6.3 GB of capacity, 930 s at 54 Mbit/s, and take at most 64 MiB.
+// 6.3 GB of capacity, 930 s at 54 Mbit/s; a trace that long keeps at most
+// 64 MiB (see ParseTrace).
 const DefaultMaxOpportunities = 1 << 22
 
 // MaxTracePeriod bounds the last timestamp of a trace: 30 days.
