@@ -27,6 +27,9 @@ import (
 //
 // Rates and byte sizes take SI (k = 1000) or binary (KiB = 1024) suffixes.
 // Config.String gives back a spec that Parse reads as the same Config.
+//
+// Trace links come from files, so Parse does not read them: build them with
+// LoadTrace and TraceLink.
 func Parse(spec string) (Config, error) {
 	items := strings.Split(spec, ",")
 	var c Config
@@ -95,6 +98,8 @@ func set(d *Direction, key, value string, hasValue bool) error {
 		if hasValue {
 			d.Reorder, err = strconv.ParseBool(value)
 		}
+	case "trace":
+		return fmt.Errorf("a link spec does not read trace files: load them with link.LoadTrace and build the link with link.TraceLink")
 	default:
 		return fmt.Errorf("unknown setting %q", key)
 	}
@@ -178,7 +183,9 @@ func parseLoss(s string) (float64, error) {
 }
 
 // String returns a spec that Parse reads back as c: "ideal" for the
-// perfect link, else the settings that differ from zero, per direction.
+// perfect link, else the settings that differ from zero, per direction. A
+// direction with a trace shows it as trace=NAME, which Parse does not read
+// (see Parse).
 func (c Config) String() string {
 	var b []string
 	for _, d := range []struct {
@@ -186,6 +193,9 @@ func (c Config) String() string {
 		d    Direction
 	}{{"up", c.Up}, {"down", c.Down}} {
 		add := func(key, value string) { b = append(b, d.name+"."+key+"="+value) }
+		if d.d.Trace != nil {
+			add("trace", d.d.Trace.Name())
+		}
 		if d.d.RateBps != 0 {
 			add("rate", strconv.FormatFloat(d.d.RateBps, 'g', -1, 64))
 		}

@@ -38,9 +38,16 @@ type pipe struct {
 	// Token bucket, on the relay's clock: tokens (bytes) at time tokT.
 	tokens float64
 	tokT   time.Duration
-	// Datagrams waiting for the rate limiter: their departure times and
-	// wire sizes, oldest first, from index qHead on.
-	qDepart    []time.Duration
+	// Trace: the opportunity (number trJ, from 0; -1 before the first
+	// datagram) in which the last datagram finished, its time trT, and
+	// the bytes of it that datagram left unused.
+	trJ    int64
+	trT    time.Duration
+	trLeft int64
+	// Datagrams waiting for the rate limiter or the trace: the times they
+	// leave the queue and their wire sizes, oldest first, from index qHead
+	// on.
+	qLeave     []time.Duration
 	qSize      []int
 	qHead      int
 	qBytes     int
@@ -60,6 +67,7 @@ func newPipe(cfg Direction, header int, seed uint64, stream uint64) *pipe {
 		header: header,
 		rng:    rand.New(rand.NewPCG(seed, stream)),
 		tokens: float64(cfg.BurstBytes),
+		trJ:    -1,
 		wake:   make(chan struct{}, 1),
 	}
 }
@@ -75,18 +83,19 @@ func (p *pipe) admit(now time.Duration, size int) (time.Duration, verdict) {
 	}
 	wire := size + p.header
 	// Forget datagrams that have left the queue by now.
-	for p.qHead < len(p.qDepart) && p.qDepart[p.qHead] <= now {
+	for p.qHead < len(p.qLeave) && p.qLeave[p.qHead] <= now {
 		p.qBytes -= p.qSize[p.qHead]
 		p.qHead++
 	}
-	if p.qHead > 64 && p.qHead*2 > len(p.qDepart) {
-		n := copy(p.qDepart, p.qDepart[p.qHead:])
+	if p.qHead > 64 && p.qHead*2 > len(p.qLeave) {
+		n := copy(p.qLeave, p.qLeave[p.qHead:])
 		copy(p.qSize, p.qSize[p.qHead:])
-		p.qDepart, p.qSize, p.qHead = p.qDepart[:n], p.qSize[:n], 0
+		p.qLeave, p.qSize, p.qHead = p.qLeave[:n], p.qSize[:n], 0
 	}
-	waiting := len(p.qDepart) - p.qHead
-	// Without a rate limit nothing waits, so only MaxBacklog applies.
-	limited := p.cfg.RateBps > 0
+	waiting := len(p.qLeave) - p.qHead
+	// Without a rate limit or a trace nothing waits, so only MaxBacklog
+	// applies.
+	limited := p.cfg.RateBps > 0 || p.cfg.Trace != nil
 	if (limited && p.cfg.QueueBytes > 0 && p.qBytes+wire > p.cfg.QueueBytes) ||
 		(limited && p.cfg.QueuePackets > 0 && waiting+1 > p.cfg.QueuePackets) ||
 		p.backlog+size > MaxBacklog {
@@ -94,7 +103,14 @@ func (p *pipe) admit(now time.Duration, size int) (time.Duration, verdict) {
 		return 0, dropped
 	}
 	depart := now
-	if p.cfg.RateBps > 0 {
+	switch {
+	case p.cfg.Trace != nil:
+		var leave time.Duration
+		leave, depart = p.serveTrace(now, wire)
+		p.qLeave = append(p.qLeave, leave)
+		p.qSize = append(p.qSize, wire)
+		p.qBytes += wire
+	case p.cfg.RateBps > 0:
 		depart = max(now, p.lastDepart)
 		bytesPerNs := p.cfg.RateBps / 8 / 1e9
 		depth := float64(max(p.cfg.BurstBytes, wire))
@@ -108,7 +124,7 @@ func (p *pipe) admit(now time.Duration, size int) (time.Duration, verdict) {
 		p.tokT = depart
 		p.lastDepart = depart
 		if depart > now {
-			p.qDepart = append(p.qDepart, depart)
+			p.qLeave = append(p.qLeave, depart)
 			p.qSize = append(p.qSize, wire)
 			p.qBytes += wire
 		}
@@ -124,6 +140,43 @@ func (p *pipe) admit(now time.Duration, size int) (time.Duration, verdict) {
 	p.lastDue = max(p.lastDue, due)
 	p.backlog += size
 	return due, admitted
+}
+
+// serveTrace works out when a datagram of wire bytes that arrives at now
+// leaves a trace link, as mahimahi's mm-link serves its queue: each
+// opportunity carries OpportunityBytes of the datagrams that arrived before
+// it, in order; a datagram may take the bytes an earlier one left in an
+// opportunity and may span several opportunities; bytes nobody is waiting
+// for are lost. It returns when the datagram leaves the queue (the first
+// opportunity that carries some of it) and when it has been carried
+// entirely (its departure).
+func (p *pipe) serveTrace(now time.Duration, wire int) (leave, depart time.Duration) {
+	tr := p.cfg.Trace
+	need := int64(wire)
+	var j int64
+	if p.trJ >= 0 && now < p.trT && p.trLeft > 0 {
+		// The datagram in front finishes in an opportunity still to come
+		// and leaves bytes of it; this one starts there.
+		j, leave = p.trJ, p.trT
+		if need <= p.trLeft {
+			p.trLeft -= need
+			return leave, leave
+		}
+		need -= p.trLeft
+		j++
+	} else {
+		// The first opportunity after now, and after the datagram in front.
+		j = tr.countBefore(now + 1)
+		if p.trJ >= 0 {
+			j = max(j, p.trJ+1)
+		}
+		leave = tr.at(j)
+	}
+	k := (need + OpportunityBytes - 1) / OpportunityBytes // opportunities it needs besides those bytes
+	p.trJ = j + k - 1
+	p.trT = tr.at(p.trJ)
+	p.trLeft = k*OpportunityBytes - need
+	return leave, p.trT
 }
 
 // enqueue admits pk (arrived at now) and, if admitted, puts it on the delay

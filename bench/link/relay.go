@@ -170,6 +170,9 @@ func (r *Relay) Addr() net.Addr { return r.ln.LocalAddr() }
 // Config is the link the relay emulates.
 func (r *Relay) Config() Config { return r.cfg }
 
+// Start is when the relay started: time 0 of its clock and of its traces.
+func (r *Relay) Start() time.Time { return r.start }
+
 // Stats returns the relay's counters so far.
 func (r *Relay) Stats() Stats {
 	s := Stats{Up: r.up.snapshot(), Down: r.down.snapshot(), Rejected: r.rejected.Load()}

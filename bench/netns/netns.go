@@ -1,7 +1,8 @@
 // Package netns runs the edge and the cloud of a bench in two network
 // namespaces joined by a veth pair. The kernel's tbf qdisc on each end of
 // the pair applies the link's rate and queue; a link.Relay inside the cloud
-// namespace applies its delay, jitter and loss. It needs Linux, root and
+// namespace applies its delay, jitter and loss, and replays its capacity
+// traces (link.Direction.Trace) with their queues. It needs Linux, root and
 // iproute2 (ip, tc); Available says whether it can run here.
 //
 //	pair, err := netns.New(ctx, cfg)
@@ -78,10 +79,14 @@ type Pair struct {
 func (p *Pair) Config() link.Config { return p.cfg }
 
 // RelayConfig is the part of cfg left to the relay in namespace mode: the
-// delays, jitter and loss; the rates and queues are tbf's.
+// delays, jitter and loss, and the traces with their queues; the rates and
+// queues of the other directions are tbf's. tbf cannot follow a trace
+// faithfully (docs/LINKS.md), so the relay replays it, as in relay mode.
 func RelayConfig(cfg link.Config) link.Config {
 	strip := func(d link.Direction) link.Direction {
-		d.RateBps, d.BurstBytes, d.QueueBytes, d.QueuePackets = 0, 0, 0, 0
+		if d.Trace == nil {
+			d.RateBps, d.BurstBytes, d.QueueBytes, d.QueuePackets = 0, 0, 0, 0
+		}
 		return d
 	}
 	return link.Config{Up: strip(cfg.Up), Down: strip(cfg.Down)}

@@ -2,6 +2,7 @@ package netns
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -73,7 +75,7 @@ var (
 
 // New creates the two namespaces of a pair, joins them with a veth pair
 // (EdgeIP on the edge's end, CloudIP on the cloud's), and shapes each
-// direction with tbf from cfg's rates and queues. It first removes stale
+// direction that has a rate with tbf from cfg's rates and queues. It first removes stale
 // namespaces (CleanupStale). On error nothing is left behind.
 func New(ctx context.Context, cfg link.Config) (*Pair, error) {
 	if err := Available(); err != nil {
@@ -123,6 +125,38 @@ func (p *Pair) setup(ctx context.Context) error {
 			return err
 		}
 	}
+	return p.waitUp(ctx)
+}
+
+// upTimeout bounds how long New waits for the veth pair to come up.
+const upTimeout = 5 * time.Second
+
+// waitUp waits until both ends of the veth pair are operationally up. The
+// end that is set up first gets its carrier only when its peer comes up,
+// and the kernel then attaches its qdisc from its link-watch work, which
+// runs at most once a second; until then the end drops everything sent
+// through it (ARP requests included, which are retried only after a
+// second), so a trace or a measurement that starts at once would lose its
+// first second.
+func (p *Pair) waitUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, upTimeout)
+	defer cancel()
+	for _, end := range []struct{ ns, dev string }{{p.Edge.name, edgeDev}, {p.Cloud.name, cloudDev}} {
+		for {
+			out, err := exec.CommandContext(ctx, "ip", "-n", end.ns, "-j", "link", "show", "dev", end.dev).Output()
+			var links []struct {
+				OperState string `json:"operstate"`
+			}
+			if err == nil && json.Unmarshal(out, &links) == nil && len(links) == 1 && links[0].OperState == "UP" {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s in %s not up after %v (ip: %v, %s)", end.dev, end.ns, upTimeout, err, strings.TrimSpace(string(out)))
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
 	return nil
 }
 
@@ -164,8 +198,9 @@ func tbfArgs(d link.Direction) []string {
 
 // Relay starts a link.Relay inside the cloud namespace, listening on
 // CloudIP, that forwards to target (an address in the cloud namespace, for
-// example its loopback) with the delay, jitter and loss of the pair's link
-// (RelayConfig). The edge dials relay.Addr(). Close closes it too.
+// example its loopback) with the delay, jitter and loss of the pair's link,
+// and its traces, which start with the relay (RelayConfig). The edge dials
+// relay.Addr(). Close closes it too.
 func (p *Pair) Relay(ctx context.Context, target string, seed uint64) (*link.Relay, error) {
 	listen := net.JoinHostPort(CloudIP.String(), "0")
 	r, err := link.NewRelay(ctx, listen, target, RelayConfig(p.cfg), seed, link.WithSocketFunc(p.Cloud.Do))

@@ -307,3 +307,177 @@ func TestRTT(t *testing.T) {
 		t.Errorf("RTT p10 %v with %d of %d replies, want %v +- %v and all", p10, res.Received(), res.Sent, want, tol)
 	}
 }
+
+// stepTrace makes a trace whose opportunities are spread evenly over
+// stretches of constant rate (bit/s; 0 is an outage), its last line at its
+// length.
+func stepTrace(t *testing.T, stretches ...[2]float64) *link.Trace {
+	t.Helper()
+	var b strings.Builder
+	var end, last int64 // ms
+	for _, s := range stretches {
+		dur, perMs := int64(s[0]), s[1]/8/link.OpportunityBytes/1000
+		for i := range dur {
+			for range int64(math.Floor(float64(i+1)*perMs)) - int64(math.Floor(float64(i)*perMs)) {
+				last = end + i + 1
+				fmt.Fprintln(&b, last)
+			}
+		}
+		end += dur
+	}
+	if last != end {
+		fmt.Fprintln(&b, end)
+	}
+	tr, err := link.ParseTrace(strings.NewReader(b.String()), "steps", link.DefaultMaxOpportunities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// TestTraceCapacity floods a trace uplink in namespace mode, where the relay
+// in the cloud namespace replays the trace, and compares the bytes that
+// reach the cloud in each 250 ms window with the trace's capacity, as
+// bench/link's TestTraceCapacity does in relay mode and with its tolerance:
+// 5 ms of the trace's capacity at each window edge plus a datagram.
+func TestTraceCapacity(t *testing.T) {
+	needNetns(t)
+	exclusive(t)
+	// 1 s at 8 Mbit/s, 0.5 s of outage, 1.5 s at 3 Mbit/s, 1 s at 12 Mbit/s.
+	tr := stepTrace(t, [2]float64{1000, 8e6}, [2]float64{500, 0}, [2]float64{1500, 3e6}, [2]float64{1000, 12e6})
+	const (
+		delay  = 20 * time.Millisecond
+		window = 250 * time.Millisecond
+		eps    = 5 * time.Millisecond
+		size   = link.OpportunityBytes
+		n      = 16 // windows: the trace's 4 s
+	)
+	var worst float64
+	watch := probe.WatchCPU()
+	for attempt := 1; attempt <= 3; attempt++ {
+		p := newPair(t, link.Config{Up: link.Direction{Trace: tr, Delay: delay, QueuePackets: 400}})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		dst := listen(t, p.Cloud, net.IPv4(127, 0, 0, 1))
+		relay, err := p.Relay(ctx, dst.LocalAddr().String(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := probe.Flood(ctx, listen(t, p.Edge, nil), dst, relay.Addr(), probe.FloodConfig{
+			RateBps: 18e6, Header: link.HeaderIPv4, Size: size - link.HeaderIPv4,
+			Duration: 4300 * time.Millisecond, Wait: 500 * time.Millisecond,
+		})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := relay.Stats().Up
+		p.Close()
+		got := res.Windows(relay.Start().Add(delay), window, n, size)
+		worst = 0
+		var figures []string
+		for k := 1; k < n; k++ {
+			a, b := time.Duration(k)*window, time.Duration(k+1)*window
+			want := tr.CapacityBetween(a, b)
+			tol := 2*size + tr.CapacityBetween(a-eps, a) + tr.CapacityBetween(b-eps, b)
+			worst = max(worst, math.Abs(float64(got[k]-want))/float64(tol))
+			figures = append(figures, fmt.Sprintf("%d/%d", got[k], want))
+		}
+		t.Logf("attempt %d: bytes delivered/capacity per %v window from %v: %s; worst error %.2f of the tolerance; %d dropped at the queue, released %v late on average, %v at most",
+			attempt, window, window, strings.Join(figures, " "), worst, st.Dropped, st.MeanLate(), st.LateMax)
+		if worst <= 1 {
+			break
+		}
+	}
+	if worst > 1 {
+		if busy, cpu := watch.Busy(); busy {
+			t.Skipf("SKIPPED: a window is %.2f times its tolerance off the trace on a busy machine (%s)", worst, cpu)
+		}
+		t.Errorf("a window is %.2f times its tolerance off the trace", worst)
+	}
+}
+
+// TestTBFChangeRefillsBucket checks the kernel behaviour that keeps tbf
+// from following a trace (docs/LINKS.md): every change of a tbf qdisc sets
+// its tokens to the full burst, so a backlogged tbf that is changed every
+// 10 ms to the very same rate carries more than that rate. It floods a
+// 2 Mbit/s uplink with 1308-byte datagrams at twice the rate, once left
+// alone and once changed every 10 ms, and compares what arrives in the
+// last 1.5 s of the 2 s flood.
+func TestTBFChangeRefillsBucket(t *testing.T) {
+	needNetns(t)
+	exclusive(t)
+	const rate = 2e6
+	cfg := link.Config{Up: link.Direction{RateBps: rate, QueueBytes: 256 << 10}}
+	measure := func(change bool) float64 {
+		p := newPair(t, cfg)
+		defer p.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if change {
+			cmd := exec.CommandContext(ctx, "tc", "-n", p.Edge.Name(), "-force", "-batch", "-")
+			in, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { cancel(); cmd.Wait() }()
+			go func() {
+				defer in.Close()
+				tick := time.NewTicker(10 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick.C:
+						fmt.Fprintf(in, "qdisc change dev edge0 root stab overhead -14 tbf rate %.0fbit burst 2000 limit %d\n", rate, 256<<10)
+					}
+				}
+			}()
+		}
+		dst := listen(t, p.Cloud, netns.CloudIP.AsSlice())
+		res, err := probe.Flood(ctx, listen(t, p.Edge, nil), dst, dst.LocalAddr(), probe.FloodConfig{
+			RateBps: 2 * rate, Header: link.HeaderIPv4, Size: 1280, Duration: 2 * time.Second, Wait: 100 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := res.Windows(res.Start.Add(500*time.Millisecond), 1500*time.Millisecond, 1, 1280+link.HeaderIPv4)
+		return float64(w[0]) * 8 / 1.5
+	}
+	alone, changed := measure(false), measure(true)
+	t.Logf("tbf at %.0f Mbit/s carried %.3f Mbit/s left alone, %.3f Mbit/s changed every 10 ms to the same rate: %.3f times as much",
+		rate/1e6, alone/1e6, changed/1e6, changed/alone)
+	if changed/alone < 1.1 {
+		t.Errorf("changing tbf every 10 ms to its own rate carried %.3f times as much as leaving it: the kernel no longer refills its bucket on a change, so docs/LINKS.md's reason for replaying traces in the relay is out of date", changed/alone)
+	}
+}
+
+// TestPairReadyAtOnce checks that a pair carries datagrams as soon as New
+// returns, even when pairs come and go quickly (the kernel's link-watch
+// work, which brings a veth end fully up, then runs up to a second late).
+func TestPairReadyAtOnce(t *testing.T) {
+	needNetns(t)
+	for i := range 3 {
+		p := newPair(t, link.Config{})
+		dst := listen(t, p.Cloud, netns.CloudIP.AsSlice())
+		src := listen(t, p.Edge, nil)
+		start := time.Now()
+		if _, err := src.WriteTo([]byte("first"), dst.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		dst.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 16)
+		if _, err := dst.Read(buf); err != nil {
+			t.Fatalf("pair %d: the first datagram did not arrive: %v", i, err)
+		}
+		// ARP and the send take well under 100 ms; a lost ARP request is
+		// retried after a second.
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("pair %d: the first datagram took %v", i, d)
+		}
+		p.Close()
+	}
+}

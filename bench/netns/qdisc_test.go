@@ -1,6 +1,12 @@
 package netns
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/splitstream/splitstream/bench/link"
+)
 
 func TestParseQdiscStats(t *testing.T) {
 	tests := []struct {
@@ -31,4 +37,25 @@ func FuzzParseQdiscStats(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseQdiscStats(b) // must not panic; any error is fine
 	})
+}
+
+// TestRelayConfig checks the split of a link between tbf and the relay:
+// rates and their queues go to tbf, a trace and its queue stay with the
+// relay, and so do delays, jitter and loss.
+func TestRelayConfig(t *testing.T) {
+	tr, err := link.ParseTrace(strings.NewReader("5\n10\n"), "t", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := link.Config{
+		Up:   link.Direction{Trace: tr, QueuePackets: 20, Delay: 10 * time.Millisecond, Loss: 0.01},
+		Down: link.Direction{RateBps: 5e6, BurstBytes: 3000, QueueBytes: 64 << 10, Delay: 15 * time.Millisecond, Jitter: time.Millisecond},
+	}
+	want := link.Config{
+		Up:   cfg.Up,
+		Down: link.Direction{Delay: 15 * time.Millisecond, Jitter: time.Millisecond},
+	}
+	if got := RelayConfig(cfg); got != want {
+		t.Errorf("RelayConfig = %+v, want %+v", got, want)
+	}
 }

@@ -93,3 +93,28 @@ func TestPayloadFraction(t *testing.T) {
 		t.Errorf("PayloadFraction(28) = %v", got)
 	}
 }
+
+func TestFlood(t *testing.T) {
+	dst := loopback(t)
+	cfg := FloodConfig{RateBps: 10e6, Header: 28, Size: 1222, Duration: 300 * time.Millisecond, Wait: 200 * time.Millisecond}
+	res, err := Flood(context.Background(), loopback(t), dst, dst.LocalAddr(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10 Mbit/s of 1250-byte datagrams is one a millisecond.
+	if res.Sent != 300 || len(res.Arrivals) != 300 {
+		t.Errorf("sent %d, %d arrived; want 300 of 300 on loopback", res.Sent, len(res.Arrivals))
+	}
+	// Every arrival comes within Wait of the last send, so within 600 ms.
+	w := res.Windows(res.Start.Add(-100*time.Millisecond), 100*time.Millisecond, 7, 1250)
+	var sum int64
+	for _, b := range w {
+		sum += b
+	}
+	if sum != int64(len(res.Arrivals))*1250 || w[0] != 0 {
+		t.Errorf("windows %v hold %d bytes, want %d, none before the start", w, sum, len(res.Arrivals)*1250)
+	}
+	if _, err := Flood(context.Background(), loopback(t), dst, dst.LocalAddr(), FloodConfig{RateBps: 1e6, Size: 4, Duration: time.Second}); err == nil {
+		t.Error("a 4-byte flood datagram accepted")
+	}
+}

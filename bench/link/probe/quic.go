@@ -1,5 +1,6 @@
 // Package probe measures what a link delivers: QUIC goodput on one stream,
-// and round-trip times and loss of small UDP datagrams. It checks the link
+// round-trip times and loss of small UDP datagrams, and when each datagram
+// of a paced flood arrives (for capacity over time). It checks the link
 // emulator and lets a bench print the figures of the link it runs on.
 //
 // Every function takes the sockets to use, so the two ends may live in
