@@ -11,8 +11,11 @@ STATIC_TAGS := nodynamic
 ARM64_PKGS ?= ./entropy/... ./models/... ./wire/... ./codec/... ./tasks/...
 
 export SPLITSTREAM_ORT_LIB ?= $(ORT_LIB)
+# The recorded cellular traces (mahimahi format) beside the checkout, for the
+# tests that replay them; they skip with a message where there are none.
+export SPLITSTREAM_TRACES ?= $(wildcard $(CURDIR)/../shared/traces)
 
-.PHONY: all build cross ort test test-go test-py test-arm64 fuzz demo models clean
+.PHONY: all build cross ort test test-go test-py test-arm64 demo models clean
 
 all: build
 
