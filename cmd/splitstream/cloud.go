@@ -89,7 +89,7 @@ func runCloud(ctx context.Context, args []string) error {
 			return err
 		}
 		ms = append(ms, m)
-		log.Info("bundle loaded", "name", b.Name, "kind", b.Kind, "hash", b.Hash, "tasks", m.Tasks().List())
+		log.Info("bundle loaded", "name", b.Name, "kind", b.Kind, "hash", b.Hash, "tasks", m.Tasks().String())
 	}
 	srv, err := cloud.New(ms, cloud.Options{QueueSize: *queue, Workers: *workers, Logger: log})
 	if err != nil {
