@@ -162,6 +162,7 @@ type Server struct {
 	mu       sync.Mutex
 	draining bool
 	conns    map[*quic.Conn]struct{}
+	reading  map[*quic.Stream]struct{} // streams whose request is still arriving
 	handlers sync.WaitGroup
 	serving  atomic.Bool
 }
@@ -180,7 +181,7 @@ type job struct {
 // differ).
 func New(models []*Model, o Options) (*Server, error) {
 	o.setDefaults()
-	s := &Server{opts: o, models: map[[wire.HashSize]byte]*Model{}, conns: map[*quic.Conn]struct{}{}}
+	s := &Server{opts: o, models: map[[wire.HashSize]byte]*Model{}, conns: map[*quic.Conn]struct{}{}, reading: map[*quic.Stream]struct{}{}}
 	s.metrics = newMetrics(o.Registry)
 	s.budget = &budget{limit: o.MaxInflightBytes}
 	s.limiter = &connLimiter{max: o.MaxConns, perAddr: o.MaxConnsPerAddr, byAddr: map[string]int{},
@@ -273,6 +274,11 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn, tlsConf *tls.Conf
 	s.serving.Store(false)
 	s.mu.Lock()
 	s.draining = true
+	// Requests still arriving are not waited for: their streams are reset
+	// without a reply, and the edge sends them again after it reconnects.
+	for str := range s.reading {
+		str.CancelRead(codeRefused)
+	}
 	s.mu.Unlock()
 	ln.Close()
 	<-accepted
@@ -406,7 +412,16 @@ func (s *Server) handle(str *quic.Stream, log *slog.Logger) {
 	cr := &countingReader{r: str}
 	pr := &payloadReader{budget: s.budget}
 	defer pr.done()
+	s.mu.Lock()
+	s.reading[str] = struct{}{}
+	if s.draining {
+		str.CancelRead(codeRefused)
+	}
+	s.mu.Unlock()
 	reply, h := s.read(cr, str, pr, start)
+	s.mu.Lock()
+	delete(s.reading, str)
+	s.mu.Unlock()
 	s.metrics.received.Add(float64(cr.n))
 	if reply == nil {
 		return // the stream broke: nobody to answer
@@ -476,6 +491,9 @@ func (s *Server) read(cr *countingReader, str *quic.Stream, pr *payloadReader, s
 	} else if !errors.Is(rerr, io.EOF) {
 		return failed(h, rerr, "end of the request")
 	}
+	s.mu.Lock()
+	delete(s.reading, str)
+	s.mu.Unlock()
 	return s.dispatch(h, payload, start), h
 }
 

@@ -39,6 +39,7 @@ type fixture struct {
 	addr    string
 	client  *tls.Config
 	srvTLS  *tls.Config
+	certs   *certs.Set
 	stop    context.CancelFunc
 	done    chan error
 }
@@ -72,7 +73,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.client, f.srvTLS = cliTLS, srvTLS
+	f.client, f.srvTLS, f.certs = cliTLS, srvTLS, set
 	o.server.Logger = quiet
 	if f.server, err = cloud.New([]*cloud.Model{f.model}, o.server); err != nil {
 		t.Fatal(err)
