@@ -30,7 +30,7 @@ const (
 // payloadLimit is the largest payload the cloud reads for a request with
 // codec id to a bundle of shape s: the codec's bound (codec.MaxEncodedLen)
 // plus a quarter and 4 KiB of margin, and never more than max.
-func payloadLimit(id codec.ID, s codec.Shape, max uint32) uint32 {
+func PayloadLimit(id codec.ID, s codec.Shape, max uint32) uint32 {
 	b := codec.MaxEncodedLen(id, s)
 	if b == 0 {
 		return 0
@@ -206,7 +206,7 @@ func (s *Server) checkHeader(h *wire.Header) *wire.Reply {
 	if got, want := (codec.Shape{C: int(h.Channels), H: int(h.Height), W: int(h.Width)}), m.Bundle.Shape(); got != want {
 		return refuse(wire.StatusBadRequest, "shape %v, bundle %s takes %v", got, m.Bundle.Name, want)
 	}
-	if lim := payloadLimit(id, m.Bundle.Shape(), s.opts.MaxPayload); h.PayloadLen > lim {
+	if lim := PayloadLimit(id, m.Bundle.Shape(), s.opts.MaxPayload); h.PayloadLen > lim {
 		return refuse(wire.StatusBadRequest, "payload length %d over the limit %d for codec %v of bundle %s", h.PayloadLen, lim, id, m.Bundle.Name)
 	}
 	return nil

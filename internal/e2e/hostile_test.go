@@ -157,7 +157,7 @@ func TestHostileClientsBoundedMemory(t *testing.T) {
 	s := f.b.Shape()
 	plan := hostilePlan{Server: f.addr, ConnsPerAddr: 100, StreamConns: 8, Streams: 128,
 		Bundle: hex.EncodeToString(f.b.ID[:]), C: uint16(s.C), H: uint16(s.H), W: uint16(s.W),
-		Limit: uint32(codec.MaxEncodedLen(codec.IDLearned, s)), CA: f.certs.CA, Cert: f.certs.Client, Key: f.certs.ClientKey}
+		Limit: cloud.PayloadLimit(codec.IDLearned, s, wire.MaxPayload), CA: f.certs.CA, Cert: f.certs.Client, Key: f.certs.ClientKey}
 	for i := 10; i < 21; i++ {
 		plan.Addrs = append(plan.Addrs, "127.0.0."+strconv.Itoa(i))
 	}
