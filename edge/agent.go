@@ -190,7 +190,7 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 	payload, et, err := a.enc.Encode(ctx, it.Data)
 	rec.Latency.Preprocess, rec.Latency.Encoder, rec.Latency.EntropyEncode = ms(et.Preprocess), ms(et.Encoder), ms(et.Entropy)
 	if err != nil {
-		rec.Error = err.Error()
+		rec.Error = it.Name + ": " + err.Error()
 		return rec
 	}
 	s := a.enc.Bundle.Shape()
