@@ -11,6 +11,7 @@ import (
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/internal/certs"
 	"github.com/splitstream/splitstream/models/bundle"
+	"github.com/splitstream/splitstream/wire"
 )
 
 func init() {
@@ -42,6 +43,17 @@ func runCloud(ctx context.Context, args []string) error {
 	maxBatch := fs.Int("max-batch", cloud.DefaultMaxBatch, "most requests per graph run (1: no batching)")
 	batchWait := fs.Duration("batch-wait", 0, "how long a batch that is not full waits for more requests once it could run (0: none; batches form from requests that queue while the engine is busy)")
 	verbose := fs.Bool("v", false, "log every refused request")
+	var lim cloud.Options
+	fs.IntVar(&lim.MaxConns, "max-conns", 1024, "QUIC connections held at once; more are refused in the handshake")
+	fs.IntVar(&lim.MaxConnsPerAddr, "max-conns-per-addr", 128, "connections from one IP address")
+	fs.Int64Var(&lim.MaxStreams, "max-streams", 128, "requests one connection may have open at once (QUIC stream limit)")
+	fs.Int64Var(&lim.MaxHandlers, "max-handlers", 4096, "streams served at once over all connections; more are reset (code 3)")
+	fs.Int64Var(&lim.MaxInflightBytes, "max-inflight-bytes", 256<<20, "payload bytes held by all requests in flight; more are answered overloaded")
+	maxPayload := fs.Uint("max-payload", 16<<20, "cap on a request's payload; each bundle and codec has a lower limit from its shape")
+	fs.DurationVar(&lim.HeaderTimeout, "header-timeout", 5*time.Second, "time a stream has to deliver its 64-byte header")
+	fs.DurationVar(&lim.ReadTimeout, "read-timeout", 10*time.Second, "time a stream has to deliver its whole request (and to take its reply)")
+	fs.DurationVar(&lim.IdleTimeout, "idle-timeout", 30*time.Second, "a connection silent this long is closed")
+	ticketKeys := fs.String("ticket-keys", "", "file of TLS session-ticket keys (64 hex digits a line, first encrypts) shared by restarts and replicas, so 0-RTT survives them (empty: per process)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,13 +103,23 @@ func runCloud(ctx context.Context, args []string) error {
 		ms = append(ms, m)
 		log.Info("bundle loaded", "name", b.Name, "kind", b.Kind, "hash", b.Hash, "tasks", m.Tasks().String())
 	}
-	srv, err := cloud.New(ms, cloud.Options{QueueSize: *queue, Workers: *workers, Logger: log})
+	lim.QueueSize, lim.Workers, lim.Logger, lim.MaxPayload = *queue, *workers, log, uint32(min(*maxPayload, wire.MaxPayload))
+	if *ticketKeys != "" {
+		if lim.TicketKeys, err = cloud.LoadTicketKeys(*ticketKeys); err != nil {
+			return err
+		}
+	}
+	srv, err := cloud.New(ms, lim)
 	if err != nil {
 		return err
 	}
 	if *metricsAddr != "" {
+		serve, err := srv.ListenMetrics(ctx, *metricsAddr)
+		if err != nil {
+			return err
+		}
 		go func() {
-			if err := srv.ServeMetrics(ctx, *metricsAddr); err != nil {
+			if err := serve(); err != nil {
 				log.Error("metrics server", "err", err)
 			}
 		}()

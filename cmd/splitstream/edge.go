@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -70,7 +69,11 @@ func runEdge(ctx context.Context, args []string) error {
 	serverName := fs.String("server-name", "", "name to verify the server certificate against (default: the host of --server)")
 	codecSpec := fs.String("codec", "", "send with a baseline codec instead of the bundle's: raw-f32, int8-zstd (split), png, jpeg[:Q], webp[:Q] (full)")
 	deadline := fs.Duration("deadline", 0, "time the cloud has for each request (0: none)")
-	timeout := fs.Duration("timeout", 30*time.Second, "time the edge waits for each request, reconnecting included")
+	timeout := fs.Duration("timeout", 30*time.Second, "time the edge waits for each request, reconnecting and retries included")
+	maxPixels := fs.Int("max-pixels", edge.DefaultMaxPixels, "largest input image (width x height), checked from its header before decoding")
+	maxRetries := fs.Int("max-retries", 20, "times one request is sent again after overloaded replies (waiting the cloud's retry-after hint)")
+	retryBudget := fs.Int("retry-budget", 4, "times one request is sent again on a fresh connection after its connection broke before a reply")
+	breaker := fs.Int("breaker", 3, "failed connection attempts in a row that open the circuit breaker (requests then fail at once for 10 s)")
 	eng := addEngineFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -111,18 +114,18 @@ func runEdge(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	enc, err := edge.NewEncoder(b, edge.EncoderOptions{Engine: *eng.kind, EngineOptions: eng.options(), Codec: c})
+	enc, err := edge.NewEncoder(b, edge.EncoderOptions{Engine: *eng.kind, EngineOptions: eng.options(), Codec: c, MaxPixels: *maxPixels})
 	if err != nil {
 		return err
 	}
 	defer enc.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	client, err := edge.NewClient(*server, edge.ClientOptions{TLS: tlsConf, Logger: log})
+	client, err := edge.NewClient(*server, edge.ClientOptions{TLS: tlsConf, Logger: log, RetryBudget: *retryBudget, BreakerThreshold: *breaker})
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	agent, err := edge.NewAgent(enc, client, edge.AgentOptions{Tasks: ts, Concurrency: *concurrency, Deadline: *deadline, Timeout: *timeout})
+	agent, err := edge.NewAgent(enc, client, edge.AgentOptions{Tasks: ts, Concurrency: *concurrency, Deadline: *deadline, Timeout: *timeout, MaxRetries: *maxRetries})
 	if err != nil {
 		return err
 	}
@@ -150,14 +153,14 @@ func runEdge(ctx context.Context, args []string) error {
 			return err
 		}
 		defer f.Close()
-		bw := bufio.NewWriter(f)
-		defer bw.Flush()
-		w, summaryOut = bw, os.Stdout
+		w, summaryOut = f, os.Stdout // one write per line: a killed edge leaves whole lines
 	}
 	jw := json.NewEncoder(w)
 	items := make(chan edge.Item, *concurrency)
 	readErr := make(chan error, 1)
-	go func() { readErr <- edge.Read(ctx, paths, os.Stdin, items) }()
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	go func() { readErr <- edge.Read(runCtx, paths, os.Stdin, items) }()
 
 	var sum edge.Summary
 	var done, failed atomic.Int64
@@ -181,7 +184,7 @@ func runEdge(ctx context.Context, args []string) error {
 		}()
 	}
 	var writeErr error
-	agent.Run(ctx, items, func(r edge.Record) {
+	runErr := agent.Run(runCtx, items, func(r edge.Record) {
 		done.Add(1)
 		if r.Status != "ok" {
 			failed.Add(1)
@@ -199,8 +202,14 @@ func runEdge(ctx context.Context, args []string) error {
 		time.Sleep(10 * time.Millisecond) // let the progress line clear
 	}
 	sum.Write(summaryOut)
-	st := client.Stats()
-	fmt.Fprintf(summaryOut, "connections %d (0-RTT resumed %d), %.1f s\n", st.Connects, st.Resumed0RTT, time.Since(start).Seconds())
+	st, as := client.Stats(), agent.Stats()
+	fmt.Fprintf(summaryOut, "connections %d (0-RTT resumed %d), resent after a broken connection %d, overloaded replies %d, retries %d, %.1f s\n",
+		st.Connects, st.Resumed0RTT, st.Resent, as.OverloadedReplies, as.Retries, time.Since(start).Seconds())
+	if runErr != nil {
+		stopRun()
+		<-readErr
+		return runErr
+	}
 	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
