@@ -94,7 +94,7 @@ type Record struct {
 	Image   string   `json:"image"`
 	Status  string   `json:"status"` // a wire status, or "error" for a failure on the edge
 	Error   string   `json:"error,omitempty"`
-	Bytes   int      `json:"bytes"` // bytes sent: header and payload
+	Bytes   int      `json:"bytes"`             // bytes sent: header and payload
 	Retries int      `json:"retries,omitempty"` // sent again after overloaded replies
 	Results *Results `json:"results,omitempty"`
 	Latency Latency  `json:"latency_ms"`
