@@ -37,6 +37,11 @@ type ClientOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 	// DialTimeout bounds one connection attempt. Default 5 s.
 	DialTimeout time.Duration
+	// IdleTimeout closes the connection when nothing came from the server
+	// for this long (the edge sends keep-alives at a third of it), so that
+	// requests on a connection to a server that died without a word are
+	// sent again on a fresh one. Default 5 s.
+	IdleTimeout time.Duration
 	// BreakerThreshold is how many connection attempts in a row may fail
 	// before the circuit breaker opens: then every request fails at once
 	// (ErrCircuitOpen, with the last cause) until BreakerCooldown has
@@ -84,6 +89,21 @@ var ErrPermanent = errors.New("permanent failure")
 // circuit breaker is open.
 var ErrCircuitOpen = errors.New("circuit breaker open")
 
+// connBroken reports whether err says the connection itself is gone (a
+// stateless reset from a restarted server, an idle timeout, a close),
+// which the connection's context may not show yet.
+func connBroken(err error) bool {
+	var (
+		sr   *quic.StatelessResetError
+		it   *quic.IdleTimeoutError
+		ht   *quic.HandshakeTimeoutError
+		ae   *quic.ApplicationError
+		terr *quic.TransportError
+	)
+	return errors.As(err, &sr) || errors.As(err, &it) || errors.As(err, &ht) || errors.As(err, &ae) || errors.As(err, &terr) ||
+		errors.Is(err, quic.ErrServerClosed)
+}
+
 // permanent reports whether a connection error cannot be mended by retrying.
 func permanent(err error) bool {
 	var (
@@ -125,6 +145,9 @@ func NewClient(addr string, o ClientOptions) (*Client, error) {
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 5 * time.Second
 	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Second
+	}
 	if o.BreakerThreshold <= 0 {
 		o.BreakerThreshold = 3
 	}
@@ -138,7 +161,7 @@ func NewClient(addr string, o ClientOptions) (*Client, error) {
 		o.Logger = slog.Default()
 	}
 	return &Client{addr: addr, opts: o, dial: make(chan struct{}, 1),
-		qcfg: &quic.Config{MaxIdleTimeout: 30 * time.Second, KeepAlivePeriod: 10 * time.Second}}, nil
+		qcfg: &quic.Config{MaxIdleTimeout: o.IdleTimeout, KeepAlivePeriod: o.IdleTimeout / 3}}, nil
 }
 
 // ConnStats says how often the client connected, how many of those
@@ -320,6 +343,9 @@ func (c *Client) DoRaw(ctx context.Context, frame []byte) (*wire.Reply, error) {
 			}
 		}
 		reset := errors.As(err, &se) && se.Remote
+		if connBroken(err) {
+			conn.CloseWithError(0, "") // it may not know yet
+		}
 		if alive(conn) && !reset {
 			return nil, lastErr // the stream failed, not the connection
 		}
@@ -351,16 +377,19 @@ func (c *Client) roundTrip(ctx context.Context, conn *quic.Conn, frame []byte) (
 		str.CancelRead(0)
 	})
 	defer stop()
-	if _, err := str.Write(frame); err != nil {
-		return nil, fmt.Errorf("edge: send request: %w", err)
-	}
-	if err := str.Close(); err != nil {
-		return nil, fmt.Errorf("edge: send request: %w", err)
+	// A request refused from its header gets STOP_SENDING, which can make
+	// the write or the close fail, and its reply: read the reply anyway.
+	_, werr := str.Write(frame)
+	if werr == nil {
+		werr = str.Close()
 	}
 	r, err := wire.ReadReply(str)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("edge: %w", ctx.Err())
+		}
+		if werr != nil {
+			return nil, fmt.Errorf("edge: send request: %w", werr)
 		}
 		return nil, fmt.Errorf("edge: read reply: %w", err)
 	}
