@@ -28,8 +28,9 @@ type AgentOptions struct {
 	Timeout time.Duration
 	// MaxRetries bounds how often one request is sent again after an
 	// overloaded reply. Default 20. Each retry waits the reply's
-	// retry-after hint, at least RetryBackoff doubled per retry (up to
-	// 2 s), with jitter; and the window of requests in flight halves.
+	// retry-after hint (jittered between half and one and a half of it),
+	// or, without a hint, RetryBackoff doubled per retry up to 2 s, with
+	// jitter; and the window of requests in flight halves.
 	MaxRetries int
 	// RetryBackoff is the first wait after an overloaded reply without a
 	// hint. Default 20 ms.
@@ -293,9 +294,15 @@ func (a *Agent) Send(ctx context.Context, h wire.Header, payload []byte) (*wire.
 		if retries >= a.opts.MaxRetries {
 			return reply, rtt, retries, nil
 		}
-		wait := max(reply.RetryAfter(), backoff)
-		wait = wait/2 + rand.N(wait/2+1)
-		backoff = min(2*backoff, 2*time.Second)
+		// The cloud's hint, jittered around its value, keeps the cloud busy
+		// without piling up; without a hint, back off exponentially.
+		wait := reply.RetryAfter()
+		if wait > 0 {
+			wait = wait/2 + rand.N(wait+1)
+		} else {
+			wait = backoff/2 + rand.N(backoff/2+1)
+			backoff = min(2*backoff, 2*time.Second)
+		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
