@@ -225,3 +225,28 @@ func (s *stage) close() error {
 	}
 	return s.eng.Close()
 }
+
+// maxBatch is the largest batch any graph of the model takes (1 when
+// batching is off).
+func (m *Model) maxBatch() int {
+	n := 1
+	if m.trunk != nil {
+		n = max(n, m.trunk.maxBatch)
+	}
+	for _, h := range m.heads {
+		n = max(n, h.maxBatch)
+	}
+	return n
+}
+
+// maxBatch is the largest batch of any model the server serves: the server
+// runs Workers x maxBatch requests at once, so that requests waiting in the
+// queue reach the batchers and batches form (with one request per worker,
+// a batcher only ever sees what the workers hold).
+func (s *Server) maxBatch() int {
+	n := 1
+	for _, m := range s.models {
+		n = max(n, m.maxBatch())
+	}
+	return n
+}

@@ -1,7 +1,10 @@
 package cloud
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are the server's Prometheus metrics.
@@ -12,6 +15,8 @@ type metrics struct {
 	queueDepth prometheus.Gauge
 	batchSize  *prometheus.HistogramVec // by stage
 	inflight   prometheus.Gauge
+	conns      prometheus.Gauge
+	refused    *prometheus.CounterVec // requests refused by a limit, by limit
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -43,6 +48,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Requests read and not yet answered.",
 		}),
 	}
-	reg.MustRegister(m.stage, m.received, m.requests, m.queueDepth, m.batchSize, m.inflight)
+	m.conns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "splitstream_cloud_connections",
+		Help: "QUIC connections held (counted from the handshake until they close).",
+	})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "splitstream_cloud_refused_total",
+		Help: "Streams and requests refused by a limit: max_handlers, inflight_bytes, read_timeout.",
+	}, []string{"limit"})
+	reg.MustRegister(m.stage, m.received, m.requests, m.queueDepth, m.batchSize, m.inflight, m.conns, m.refused)
+	// The Go runtime's and the process's own metrics (go_goroutines,
+	// process_resident_memory_bytes, ...), unless the caller's registry
+	// has them already.
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			panic(err)
+		}
+	}
 	return m
 }

@@ -6,7 +6,8 @@ import (
 )
 
 // Raw is the raw float32 latent, little-endian, channel-major: the upper
-// bound on bytes that any other latent codec has to beat.
+// bound on bytes that any other latent codec has to beat. Decode refuses
+// NaN and infinite values: no head runs on them.
 type Raw struct{}
 
 // ID implements Codec.
@@ -33,7 +34,11 @@ func (Raw) Decode(dst []float32, data []byte, s Shape) ([]float32, error) {
 	}
 	dst = grow(dst, s.Len())
 	for i := range dst {
-		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+		v := math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return dst, corrupt(IDRawF32, "element %d is %v", i, v)
+		}
+		dst[i] = v
 	}
 	return dst, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,9 +23,18 @@ type AgentOptions struct {
 	// Deadline is sent with each request: the time the cloud has for it.
 	// Zero means none.
 	Deadline time.Duration
-	// Timeout bounds one request on the edge, connecting included.
-	// Default 30 s.
+	// Timeout bounds one request on the edge, connecting and retries
+	// included. Default 30 s.
 	Timeout time.Duration
+	// MaxRetries bounds how often one request is sent again after an
+	// overloaded reply. Default 20. Each retry waits the reply's
+	// retry-after hint (jittered between half and one and a half of it),
+	// or, without a hint, RetryBackoff doubled per retry up to 2 s, with
+	// jitter; and the window of requests in flight halves.
+	MaxRetries int
+	// RetryBackoff is the first wait after an overloaded reply without a
+	// hint. Default 20 ms.
+	RetryBackoff time.Duration
 }
 
 // Agent encodes images and sends them to the cloud.
@@ -33,6 +43,10 @@ type Agent struct {
 	client *Client
 	opts   AgentOptions
 	nextID atomic.Uint64
+	window *window
+
+	retries    atomic.Int64 // requests sent again after an overloaded reply
+	overloaded atomic.Int64 // overloaded replies received
 }
 
 // NewAgent returns an agent that encodes with enc and sends through client.
@@ -50,7 +64,13 @@ func NewAgent(enc *Encoder, client *Client, o AgentOptions) (*Agent, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
-	return &Agent{enc: enc, client: client, opts: o}, nil
+	if o.MaxRetries <= 0 {
+		o.MaxRetries = 20
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = 20 * time.Millisecond
+	}
+	return &Agent{enc: enc, client: client, opts: o, window: newWindow(o.Concurrency)}, nil
 }
 
 // Record is the outcome of one image: one JSON line of the edge's output.
@@ -59,11 +79,13 @@ type Record struct {
 	Image   string   `json:"image"`
 	Status  string   `json:"status"` // a wire status, or "error" for a failure on the edge
 	Error   string   `json:"error,omitempty"`
-	Bytes   int      `json:"bytes"` // bytes sent: header and payload
+	Bytes   int      `json:"bytes"`             // bytes sent: header and payload
+	Retries int      `json:"retries,omitempty"` // sent again after overloaded replies
 	Results *Results `json:"results,omitempty"`
 	Latency Latency  `json:"latency_ms"`
 	// Reply is the cloud's reply as received (nil if none).
 	Reply *wire.Reply `json:"-"`
+	err   error       // the failure behind Error, if the request got no reply
 }
 
 // Latency is the breakdown of one request, in milliseconds. Network is the
@@ -175,7 +197,7 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 	payload, et, err := a.enc.Encode(ctx, it.Data)
 	rec.Latency.Preprocess, rec.Latency.Encoder, rec.Latency.EntropyEncode = ms(et.Preprocess), ms(et.Encoder), ms(et.Entropy)
 	if err != nil {
-		rec.Error = err.Error()
+		rec.Error = it.Name + ": " + err.Error()
 		return rec
 	}
 	s := a.enc.Bundle.Shape()
@@ -186,12 +208,12 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 		DeadlineMS: uint32(a.opts.Deadline.Milliseconds()),
 	}
 	rec.Bytes = wire.HeaderSize + len(payload)
-	sent := time.Now()
-	reply, err := a.client.Do(ctx, h, payload)
-	rtt := time.Since(sent)
+	reply, rtt, retries, err := a.Send(ctx, h, payload)
+	rec.Retries = retries
 	rec.Latency.Total = ms(time.Since(start))
 	if err != nil {
-		rec.Error = err.Error()
+		rec.Error = it.Name + ": " + err.Error()
+		rec.err = err
 		return rec
 	}
 	rec.Reply = reply
@@ -221,31 +243,169 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 	rec.Latency.Heads += ms(heads)
 	rec.Latency.Network = ms(max(rtt-cloud, 0))
 	if reply.Status != wire.StatusOK {
-		rec.Error = reply.Message
+		rec.Error = fmt.Sprintf("%s: server %s: %v: %s", it.Name, a.client.Addr(), reply.Status, reply.Message)
 		return rec
 	}
 	rec.Results = a.results(reply)
 	return rec
 }
 
-// Run processes the items with Concurrency requests in flight and calls
-// emit for each record, from one goroutine at a time, in completion order.
-func (a *Agent) Run(ctx context.Context, items <-chan Item, emit func(Record)) {
+// Send sends one request, retrying it after overloaded replies (up to
+// MaxRetries, waiting the reply's retry-after hint) within the window of
+// requests in flight, which it adapts: it halves on an overloaded reply and
+// grows by one per window of ok replies, up to Concurrency (AIMD). It
+// returns the last reply, the round trip of the last attempt and the
+// number of retries.
+func (a *Agent) Send(ctx context.Context, h wire.Header, payload []byte) (*wire.Reply, time.Duration, int, error) {
+	backoff := a.opts.RetryBackoff
+	for retries := 0; ; retries++ {
+		if err := a.window.acquire(ctx); err != nil {
+			return nil, 0, retries, fmt.Errorf("server %s: waiting for the window: %w", a.client.Addr(), err)
+		}
+		sent := time.Now()
+		reply, err := a.client.Do(ctx, h, payload)
+		rtt := time.Since(sent)
+		a.window.release()
+		if err != nil {
+			return nil, rtt, retries, err
+		}
+		if reply.Status != wire.StatusOverloaded {
+			if reply.Status == wire.StatusOK {
+				a.window.grow()
+			}
+			return reply, rtt, retries, nil
+		}
+		a.overloaded.Add(1)
+		a.window.shrink()
+		if retries >= a.opts.MaxRetries {
+			return reply, rtt, retries, nil
+		}
+		// The cloud's hint, jittered around its value, keeps the cloud busy
+		// without piling up; without a hint, back off exponentially.
+		wait := reply.RetryAfter()
+		if wait > 0 {
+			wait = wait/2 + rand.N(wait+1)
+		} else {
+			wait = backoff/2 + rand.N(backoff/2+1)
+			backoff = min(2*backoff, 2*time.Second)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return reply, rtt, retries, nil
+		}
+		a.retries.Add(1)
+	}
+}
+
+// AgentStats are the agent's counters.
+type AgentStats struct {
+	Retries, OverloadedReplies int64
+	Window                     float64 // the current window of requests in flight
+}
+
+// Stats returns the agent's counters.
+func (a *Agent) Stats() AgentStats {
+	return AgentStats{Retries: a.retries.Load(), OverloadedReplies: a.overloaded.Load(), Window: a.window.size()}
+}
+
+// Run processes the items with up to Concurrency requests in flight and
+// calls emit for each record, from one goroutine at a time, in completion
+// order. A permanent failure (ErrPermanent: the server's certificate does
+// not verify, its name does not resolve) ends the run at once: Run emits
+// that record and returns its error; the caller should stop feeding items.
+func (a *Agent) Run(ctx context.Context, items <-chan Item, emit func(Record)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	var fatal error
 	for range a.opts.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for it := range items {
+			for {
+				var it Item
+				var ok bool
+				select {
+				case it, ok = <-items:
+				case <-ctx.Done():
+				}
+				if !ok {
+					return
+				}
 				rec := a.Process(ctx, it)
 				mu.Lock()
-				emit(rec)
+				if fatal == nil || !errors.Is(rec.err, context.Canceled) {
+					emit(rec)
+				}
+				if fatal == nil && errors.Is(rec.err, ErrPermanent) {
+					fatal = rec.err
+					cancel()
+				}
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
+	return fatal
+}
+
+// window is an AIMD window of requests in flight: at most size at once;
+// size halves on an overloaded reply (not below 1) and grows by 1/size per
+// ok reply (so by one per window), up to max.
+type window struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	cur, max float64
+	inflight int
+}
+
+func newWindow(n int) *window {
+	w := &window{cur: float64(n), max: float64(n)}
+	w.cond = sync.NewCond(&w.mu)
+	return w
+}
+
+func (w *window) acquire(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { w.mu.Lock(); w.cond.Broadcast(); w.mu.Unlock() })
+	defer stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for float64(w.inflight) >= max(1, w.cur) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		w.cond.Wait()
+	}
+	w.inflight++
+	return nil
+}
+
+func (w *window) release() {
+	w.mu.Lock()
+	w.inflight--
+	w.cond.Signal()
+	w.mu.Unlock()
+}
+
+func (w *window) grow() {
+	w.mu.Lock()
+	w.cur = min(w.max, w.cur+1/max(1, w.cur))
+	w.cond.Broadcast()
+	w.mu.Unlock()
+}
+
+func (w *window) shrink() {
+	w.mu.Lock()
+	w.cur = max(1, w.cur/2)
+	w.mu.Unlock()
+}
+
+func (w *window) size() float64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cur
 }
 
 // RunInputs processes the images named by inputs (files, folders, or "-"
@@ -256,9 +416,15 @@ func (a *Agent) RunInputs(ctx context.Context, inputs []string, stdin io.Reader,
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	items, readErr := make(chan Item, a.opts.Concurrency), make(chan error, 1)
 	go func() { readErr <- Read(ctx, paths, stdin, items) }()
-	a.Run(ctx, items, emit)
+	if err := a.Run(ctx, items, emit); err != nil {
+		cancel() // stop reading
+		<-readErr
+		return err
+	}
 	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

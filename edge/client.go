@@ -10,10 +10,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +37,23 @@ type ClientOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 	// DialTimeout bounds one connection attempt. Default 5 s.
 	DialTimeout time.Duration
+	// IdleTimeout closes the connection when nothing came from the server
+	// for this long (the edge sends keep-alives at a third of it), so that
+	// requests on a connection to a server that died without a word are
+	// sent again on a fresh one. Default 5 s.
+	IdleTimeout time.Duration
+	// BreakerThreshold is how many connection attempts in a row may fail
+	// before the circuit breaker opens: then every request fails at once
+	// (ErrCircuitOpen, with the last cause) until BreakerCooldown has
+	// passed and one request probes the server again. Default 3.
+	BreakerThreshold int
+	// BreakerCooldown is how long the breaker stays open. Default 10 s.
+	BreakerCooldown time.Duration
+	// RetryBudget is how many times one request is sent again on a fresh
+	// connection after its connection broke before any reply (a restart,
+	// a stateless reset, 0-RTT rejected, a stream reset by a server that
+	// shuts down): requests are idempotent. Default 4.
+	RetryBudget int
 	// Logger logs reconnections. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -51,6 +71,60 @@ type Client struct {
 
 	connects atomic.Int64 // connections established
 	resumed  atomic.Int64 // of which resumed with 0-RTT accepted
+	resent   atomic.Int64 // requests sent again after their connection broke
+
+	// The circuit breaker, guarded by dial: consecutive failed attempts,
+	// the time it stays open until, and the last failure.
+	failures  int
+	openUntil time.Time
+	lastErr   error
+}
+
+// ErrPermanent marks a failure that no retry can mend: the server's
+// certificate does not verify, the host name does not resolve, the TLS
+// handshake was refused. An agent ends its run on one.
+var ErrPermanent = errors.New("permanent failure")
+
+// ErrCircuitOpen is the error of a request refused at once because the
+// circuit breaker is open.
+var ErrCircuitOpen = errors.New("circuit breaker open")
+
+// connBroken reports whether err says the connection itself is gone (a
+// stateless reset from a restarted server, an idle timeout, a close),
+// which the connection's context may not show yet.
+func connBroken(err error) bool {
+	var (
+		sr   *quic.StatelessResetError
+		it   *quic.IdleTimeoutError
+		ht   *quic.HandshakeTimeoutError
+		ae   *quic.ApplicationError
+		terr *quic.TransportError
+	)
+	return errors.As(err, &sr) || errors.As(err, &it) || errors.As(err, &ht) || errors.As(err, &ae) || errors.As(err, &terr) ||
+		errors.Is(err, quic.ErrServerClosed)
+}
+
+// permanent reports whether a connection error cannot be mended by retrying.
+func permanent(err error) bool {
+	var (
+		cv   *tls.CertificateVerificationError
+		ua   x509.UnknownAuthorityError
+		he   x509.HostnameError
+		ci   x509.CertificateInvalidError
+		dns  *net.DNSError
+		terr *quic.TransportError
+	)
+	switch {
+	case errors.As(err, &cv), errors.As(err, &ua), errors.As(err, &he), errors.As(err, &ci):
+		return true
+	case errors.As(err, &dns):
+		return dns.IsNotFound
+	case errors.As(err, &terr):
+		// A TLS alert (bad certificate, unknown CA, no shared protocol)
+		// from either side.
+		return terr.ErrorCode.IsCryptoError()
+	}
+	return false
 }
 
 // NewClient returns a client for the server at addr; it connects on first use.
@@ -71,23 +145,39 @@ func NewClient(addr string, o ClientOptions) (*Client, error) {
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 5 * time.Second
 	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Second
+	}
+	if o.BreakerThreshold <= 0 {
+		o.BreakerThreshold = 3
+	}
+	if o.BreakerCooldown <= 0 {
+		o.BreakerCooldown = 10 * time.Second
+	}
+	if o.RetryBudget <= 0 {
+		o.RetryBudget = 4
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	return &Client{addr: addr, opts: o, dial: make(chan struct{}, 1),
-		qcfg: &quic.Config{MaxIdleTimeout: 30 * time.Second, KeepAlivePeriod: 10 * time.Second}}, nil
+		qcfg: &quic.Config{MaxIdleTimeout: o.IdleTimeout, KeepAlivePeriod: o.IdleTimeout / 3}}, nil
 }
 
-// ConnStats says how often the client connected and how many of those
-// connections resumed with 0-RTT.
+// ConnStats says how often the client connected, how many of those
+// connections resumed with 0-RTT, and how many requests were sent again
+// after their connection broke.
 type ConnStats struct {
-	Connects, Resumed0RTT int64
+	Connects, Resumed0RTT, Resent int64
 }
 
 // Stats returns the connection counters.
 func (c *Client) Stats() ConnStats {
-	return ConnStats{Connects: c.connects.Load(), Resumed0RTT: c.resumed.Load()}
+	return ConnStats{Connects: c.connects.Load(), Resumed0RTT: c.resumed.Load(), Resent: c.resent.Load()}
 }
+
+// Addr is the server's address, as errors name it.
+func (c *Client) Addr() string { return c.addr }
 
 // Close closes the connection.
 func (c *Client) Close() error {
@@ -124,13 +214,21 @@ func (c *Client) connection(ctx context.Context) (*quic.Conn, error) {
 	if alive(conn) { // another request reconnected meanwhile
 		return conn, nil
 	}
+	if now := time.Now(); now.Before(c.openUntil) {
+		return nil, fmt.Errorf("server %s: %w for %v more after %d failed connection attempts: %v",
+			c.addr, ErrCircuitOpen, c.openUntil.Sub(now).Round(100*time.Millisecond), c.failures, c.lastErr)
+	}
 	backoff := c.opts.MinBackoff
-	for attempt := 1; ; attempt++ {
+	for {
 		dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 		conn, err := quic.DialAddrEarly(dctx, c.addr, c.opts.TLS, c.qcfg)
 		cancel()
 		if err == nil {
 			c.connects.Add(1)
+			if c.failures >= c.opts.BreakerThreshold {
+				c.opts.Logger.Info("edge: server reachable again; circuit breaker closed", "server", c.addr)
+			}
+			c.failures = 0
 			c.mu.Lock()
 			c.conn = conn
 			c.mu.Unlock()
@@ -138,14 +236,31 @@ func (c *Client) connection(ctx context.Context) (*quic.Conn, error) {
 			return conn, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("edge: connect to %s: %w", c.addr, ctx.Err())
+			if c.lastErr != nil {
+				return nil, fmt.Errorf("server %s: connect: %w (last error: %v)", c.addr, ctx.Err(), c.lastErr)
+			}
+			return nil, fmt.Errorf("server %s: connect: %w", c.addr, ctx.Err())
+		}
+		if permanent(err) {
+			return nil, fmt.Errorf("server %s: %w: %w", c.addr, ErrPermanent, err)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no handshake within the dial timeout of %v (no server on the port?): %w", c.opts.DialTimeout, err)
+		}
+		c.failures++
+		c.lastErr = err
+		if c.failures >= c.opts.BreakerThreshold {
+			c.openUntil = time.Now().Add(c.opts.BreakerCooldown)
+			c.opts.Logger.Error("edge: server unreachable; circuit breaker open: requests fail at once", "server", c.addr,
+				"attempts", c.failures, "for", c.opts.BreakerCooldown, "err", err)
+			return nil, fmt.Errorf("server %s: %w after %d failed connection attempts: %v", c.addr, ErrCircuitOpen, c.failures, err)
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
-		c.opts.Logger.Warn("edge: connect failed; retrying", "addr", c.addr, "attempt", attempt, "in", wait.Round(time.Millisecond), "err", err)
+		c.opts.Logger.Warn("edge: connect failed; retrying", "server", c.addr, "attempt", c.failures, "in", wait.Round(time.Millisecond), "err", err)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return nil, fmt.Errorf("edge: connect to %s: %w (last error: %v)", c.addr, ctx.Err(), err)
+			return nil, fmt.Errorf("server %s: connect: %w (last error: %v)", c.addr, ctx.Err(), err)
 		}
 		backoff = min(2*backoff, c.opts.MaxBackoff)
 	}
@@ -172,9 +287,11 @@ func (c *Client) forget(conn *quic.Conn) {
 }
 
 // Do sends one request and returns the reply. The header's payload length
-// and checksum are filled in. A request that fails because the connection
-// broke (before any reply) is retried once on a new connection: requests
-// are idempotent.
+// and checksum are filled in. A request whose connection broke before any
+// reply is sent again on a fresh connection, up to RetryBudget times
+// (requests are idempotent; when 0-RTT is rejected it goes again over the
+// 1-RTT connection). A stream the server resets with code 3 (over its
+// stream limit) comes back as an overloaded reply.
 func (c *Client) Do(ctx context.Context, h wire.Header, payload []byte) (*wire.Reply, error) {
 	var buf bytes.Buffer
 	if err := wire.WriteRequest(&buf, h, payload); err != nil {
@@ -183,22 +300,37 @@ func (c *Client) Do(ctx context.Context, h wire.Header, payload []byte) (*wire.R
 	return c.DoRaw(ctx, buf.Bytes())
 }
 
+// streamOverloaded is the error code of a stream the cloud resets because
+// it holds too many (cloud.Options.MaxHandlers).
+const streamOverloaded = 3
+
 // DoRaw sends frame, which should be one encoded request, as is and returns
 // the reply. Tests use it to send malformed frames.
 func (c *Client) DoRaw(ctx context.Context, frame []byte) (*wire.Reply, error) {
 	var lastErr error
-	for try := 0; try < 2; try++ {
+	for try := 0; try <= c.opts.RetryBudget; try++ {
 		conn, err := c.connection(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if try > 0 {
+			c.resent.Add(1)
 		}
 		r, err := c.roundTrip(ctx, conn, frame)
 		if err == nil {
 			return r, nil
 		}
-		lastErr = err
+		lastErr = fmt.Errorf("server %s: %w", c.addr, err)
 		if ctx.Err() != nil {
-			return nil, err
+			return nil, lastErr
+		}
+		var se *quic.StreamError
+		if errors.As(err, &se) && se.Remote && se.ErrorCode == streamOverloaded {
+			var id uint64
+			if len(frame) >= wire.HeaderSize {
+				id = binary.BigEndian.Uint64(frame[12:])
+			}
+			return &wire.Reply{Status: wire.StatusOverloaded, RequestID: id, Message: "stream reset: the server holds too many streams"}, nil
 		}
 		if errors.Is(err, quic.Err0RTTRejected) {
 			if next, nerr := conn.NextConnection(ctx); nerr == nil {
@@ -210,12 +342,29 @@ func (c *Client) DoRaw(ctx context.Context, frame []byte) (*wire.Reply, error) {
 				continue
 			}
 		}
-		if alive(conn) {
-			return nil, err // the stream failed, not the connection
+		reset := errors.As(err, &se) && se.Remote
+		if connBroken(err) {
+			conn.CloseWithError(0, "") // it may not know yet
 		}
-		c.forget(conn)
+		if alive(conn) && !reset {
+			return nil, lastErr // the stream failed, not the connection
+		}
+		if reset && alive(conn) {
+			// The server reset the stream without a reply, as it does to
+			// requests still arriving when it shuts down: give the
+			// connection a moment to close before sending it again.
+			select {
+			case <-conn.Context().Done():
+			case <-time.After(100 * time.Millisecond << try):
+			case <-ctx.Done():
+				return nil, lastErr
+			}
+		}
+		if !alive(conn) {
+			c.forget(conn)
+		}
 	}
-	return nil, lastErr
+	return nil, fmt.Errorf("%w (retry budget of %d spent)", lastErr, c.opts.RetryBudget)
 }
 
 func (c *Client) roundTrip(ctx context.Context, conn *quic.Conn, frame []byte) (*wire.Reply, error) {
@@ -228,16 +377,19 @@ func (c *Client) roundTrip(ctx context.Context, conn *quic.Conn, frame []byte) (
 		str.CancelRead(0)
 	})
 	defer stop()
-	if _, err := str.Write(frame); err != nil {
-		return nil, fmt.Errorf("edge: send request: %w", err)
-	}
-	if err := str.Close(); err != nil {
-		return nil, fmt.Errorf("edge: send request: %w", err)
+	// A request refused from its header gets STOP_SENDING, which can make
+	// the write or the close fail, and its reply: read the reply anyway.
+	_, werr := str.Write(frame)
+	if werr == nil {
+		werr = str.Close()
 	}
 	r, err := wire.ReadReply(str)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("edge: %w", ctx.Err())
+		}
+		if werr != nil {
+			return nil, fmt.Errorf("edge: send request: %w", werr)
 		}
 		return nil, fmt.Errorf("edge: read reply: %w", err)
 	}

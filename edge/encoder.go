@@ -21,6 +21,8 @@ type Encoder struct {
 	Codec  codec.Codec
 	eng    models.Engine // nil for a full bundle: the image itself is sent
 	input  string
+	// maxPixels bounds the images Encode decodes.
+	maxPixels int
 }
 
 // EncoderOptions configure an Encoder.
@@ -34,11 +36,22 @@ type EncoderOptions struct {
 	// Codec overrides the bundle's codec: nil means the learned codec for a
 	// split bundle and PNG for a full one.
 	Codec codec.Codec
+	// MaxPixels bounds the width x height of an input image, checked from
+	// its header before any pixel is decoded (a small file can claim a
+	// huge image). Default DefaultMaxPixels.
+	MaxPixels int
 }
+
+// DefaultMaxPixels is the default EncoderOptions.MaxPixels: 40 megapixels
+// (a 7728 x 5152 camera image), 160 MB as RGBA once decoded.
+const DefaultMaxPixels = 40_000_000
 
 // NewEncoder loads the edge side of a bundle.
 func NewEncoder(b *bundle.Bundle, o EncoderOptions) (*Encoder, error) {
-	e := &Encoder{Bundle: b, Codec: o.Codec}
+	e := &Encoder{Bundle: b, Codec: o.Codec, maxPixels: o.MaxPixels}
+	if e.maxPixels <= 0 {
+		e.maxPixels = DefaultMaxPixels
+	}
 	if e.Codec == nil {
 		c, err := b.DefaultCodec()
 		if err != nil {
@@ -79,8 +92,23 @@ type EncodeTimings struct {
 	Entropy    time.Duration // quantisation and entropy (or image) coding
 }
 
-// DecodeImage decodes a PNG or JPEG file.
+// DecodeImage decodes a PNG or JPEG file of at most DefaultMaxPixels pixels.
 func DecodeImage(data []byte) (image.Image, error) {
+	return DecodeImageLimit(data, DefaultMaxPixels)
+}
+
+// DecodeImageLimit decodes a PNG or JPEG file after checking from its
+// header (image.DecodeConfig) that it has at most maxPixels pixels, so that
+// a small file claiming a huge image is refused before anything is
+// allocated.
+func DecodeImageLimit(data []byte, maxPixels int) (image.Image, error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("decode image: %w", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
+		return nil, fmt.Errorf("decode image: %s of %dx%d pixels, over the limit of %d pixels", format, cfg.Width, cfg.Height, maxPixels)
+	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("decode image: %w", err)
@@ -122,7 +150,7 @@ func (e *Encoder) Latent(ctx context.Context, img image.Image) ([]float32, Encod
 // Encode turns an image file into the request payload.
 func (e *Encoder) Encode(ctx context.Context, file []byte) ([]byte, EncodeTimings, error) {
 	start := time.Now()
-	img, err := DecodeImage(file)
+	img, err := DecodeImageLimit(file, e.maxPixels)
 	if err != nil {
 		return nil, EncodeTimings{}, err
 	}

@@ -44,6 +44,22 @@ const (
 	MaxMaskPixels   = 1 << 24  // pixels of one mask
 )
 
+// StageRetryAfter is the timing entry by which an overloaded reply carries
+// its retry-after hint: the "duration" is how long the cloud asks the edge
+// to wait before it sends the request again. It travels in the timings list
+// so that v1 peers that do not know it parse the reply as before.
+const StageRetryAfter = "retry-after"
+
+// RetryAfter returns the reply's retry-after hint, or 0 if it has none.
+func (r *Reply) RetryAfter() time.Duration {
+	for _, t := range r.Timings {
+		if t.Stage == StageRetryAfter {
+			return t.Duration
+		}
+	}
+	return 0
+}
+
 // Timing is the time one stage took on the cloud.
 type Timing struct {
 	Stage    Stage // StageQueue, StageDecode, StageTrunk, HeadStage(task), StagePost

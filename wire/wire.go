@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"strings"
 	"io"
+	"strings"
 )
 
 // Version is the protocol version this package speaks.
@@ -70,6 +70,12 @@ func ParseTask(name string) (Task, error) {
 	return 0, fmt.Errorf("unknown task %q (want classify, detect or segment)", name)
 }
 
+// GoingAway is the QUIC application error code with which a server that
+// shuts down (a replica drained or scaled in) closes its connections: the
+// client reconnects, possibly to another replica, and sends again the
+// requests that got no reply.
+const GoingAway = 0x1
+
 // ParseTasks reads a comma-separated list of task names ("classify,detect");
 // the empty string is the empty set.
 func ParseTasks(list string) (Tasks, error) {
@@ -108,6 +114,19 @@ func (s Tasks) List() []Task {
 		}
 	}
 	return out
+}
+
+// String names the tasks of the set, comma-separated ("classify,segment"),
+// so that logs and messages show names, not bits.
+func (s Tasks) String() string {
+	var names []string
+	for _, t := range s.List() {
+		names = append(names, t.String())
+	}
+	if rest := s &^ AllTasks; rest != 0 {
+		names = append(names, fmt.Sprintf("bits(%#x)", uint8(rest)))
+	}
+	return strings.Join(names, ",")
 }
 
 // Header is a request header. Its encoding is exactly HeaderSize bytes:
@@ -208,37 +227,94 @@ func ParseHeader(b []byte) (Header, error) {
 	return h, nil
 }
 
+// ReadHeader reads and parses one request header from r. A stream that ends
+// before HeaderSize bytes is a parse error (ErrMalformed); other read errors
+// are returned as they are, wrapped.
+func ReadHeader(r io.Reader) (Header, error) {
+	var hb [HeaderSize]byte
+	if _, err := io.ReadFull(r, hb[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return Header{}, malformed("short header: %v", err)
+		}
+		return Header{}, fmt.Errorf("read header: %w", err)
+	}
+	return ParseHeader(hb[:])
+}
+
+// GrowFunc returns a buffer with the contents of buf and a capacity of at
+// least n bytes, or an error that ends the read (a memory budget refusing
+// more, say). ReadPayload calls it only when bytes have arrived that do not
+// fit.
+type GrowFunc func(buf []byte, n int) ([]byte, error)
+
+// firstChunk is the capacity ReadPayload starts with; it doubles as bytes
+// arrive, so a peer that claims a large payload and stalls costs no more
+// than what it sent (at most twice that).
+const firstChunk = 16 << 10
+
+// ReadPayload reads the payload of h from r into buf (reused from its first
+// byte; nil is fine) and verifies its checksum. The buffer grows only as
+// bytes arrive, through grow (nil: plain allocation), never to more than
+// h.PayloadLen: the header's claim decides nothing before the bytes are
+// there. It returns the payload, or the buffer it holds so far with an
+// error, so that a caller can give it back to its pool either way.
+func ReadPayload(r io.Reader, h *Header, buf []byte, grow GrowFunc) ([]byte, error) {
+	if grow == nil {
+		grow = func(b []byte, n int) ([]byte, error) {
+			nb := make([]byte, len(b), n)
+			copy(nb, b)
+			return nb, nil
+		}
+	}
+	want := int(h.PayloadLen)
+	buf = buf[:0]
+	for len(buf) < want {
+		if len(buf) == cap(buf) {
+			n := min(want, max(2*cap(buf), firstChunk))
+			nb, err := grow(buf, n)
+			if err != nil {
+				return buf, err
+			}
+			if cap(nb) < n || len(nb) != len(buf) {
+				return buf, fmt.Errorf("read payload: grow returned %d/%d bytes, want %d/%d", len(nb), cap(nb), len(buf), n)
+			}
+			buf = nb
+		}
+		end := min(cap(buf), want)
+		n, err := r.Read(buf[len(buf):end])
+		buf = buf[:len(buf)+n]
+		if err != nil && len(buf) < want {
+			if errors.Is(err, io.EOF) {
+				return buf, malformed("payload cut short: %d of %d bytes", len(buf), want)
+			}
+			return buf, fmt.Errorf("read payload: %w", err)
+		}
+	}
+	if c := Checksum(buf); c != h.PayloadCRC {
+		return buf, malformed("payload checksum %08x, header says %08x", c, h.PayloadCRC)
+	}
+	return buf, nil
+}
+
 // ReadRequest reads one request (header and payload) from r, allowing at most
 // maxPayload payload bytes (MaxPayload if zero or larger). It verifies the
 // payload checksum. On a parse error the returned header holds what could be
-// read, so the caller can answer with its request id.
+// read, so the caller can answer with its request id. The payload buffer
+// grows as bytes arrive (see ReadPayload).
 func ReadRequest(r io.Reader, maxPayload uint32) (Header, []byte, error) {
 	if maxPayload == 0 || maxPayload > MaxPayload {
 		maxPayload = MaxPayload
 	}
-	var hb [HeaderSize]byte
-	if _, err := io.ReadFull(r, hb[:]); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return Header{}, nil, malformed("short header: %v", err)
-		}
-		return Header{}, nil, fmt.Errorf("read header: %w", err)
-	}
-	h, err := ParseHeader(hb[:])
+	h, err := ReadHeader(r)
 	if err != nil {
 		return h, nil, err
 	}
 	if h.PayloadLen > maxPayload {
 		return h, nil, malformed("payload length %d over this server's limit %d", h.PayloadLen, maxPayload)
 	}
-	payload := make([]byte, h.PayloadLen)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return h, nil, malformed("payload cut short: %v", err)
-		}
-		return h, nil, fmt.Errorf("read payload: %w", err)
-	}
-	if c := Checksum(payload); c != h.PayloadCRC {
-		return h, nil, malformed("payload checksum %08x, header says %08x", c, h.PayloadCRC)
+	payload, err := ReadPayload(r, &h, nil, nil)
+	if err != nil {
+		return h, nil, err
 	}
 	return h, payload, nil
 }

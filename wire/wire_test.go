@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"io"
 	"reflect"
 	"testing"
 	"time"
@@ -234,4 +235,89 @@ func FuzzParseReply(f *testing.F) {
 			t.Fatalf("re-encoded reply differs")
 		}
 	})
+}
+
+// stallReader returns its bytes, then err (as a stalled stream's read
+// deadline would).
+type stallReader struct {
+	b   []byte
+	err error
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if len(s.b) == 0 {
+		return 0, s.err
+	}
+	n := copy(p, s.b)
+	s.b = s.b[n:]
+	return n, nil
+}
+
+// TestPayloadGrowsAsItArrives checks that a header's claim allocates
+// nothing: a stream that claims 16 MiB and stalls after 100 bytes holds a
+// buffer of the first chunk only, and that grow can refuse.
+func TestPayloadGrowsAsItArrives(t *testing.T) {
+	h := sampleHeader()
+	h.PayloadLen = 16 << 20
+	stalled := errors.New("stalled")
+	buf, err := ReadPayload(&stallReader{b: make([]byte, 100), err: stalled}, &h, nil, nil)
+	if !errors.Is(err, stalled) {
+		t.Fatalf("err = %v, want the stall", err)
+	}
+	if len(buf) != 100 || cap(buf) > firstChunk {
+		t.Fatalf("holds %d bytes in a buffer of %d, want 100 in at most %d", len(buf), cap(buf), firstChunk)
+	}
+	refuse := errors.New("budget")
+	var asked []int
+	grow := func(b []byte, n int) ([]byte, error) {
+		asked = append(asked, n)
+		if n > 2*firstChunk {
+			return b, refuse
+		}
+		nb := make([]byte, len(b), n)
+		copy(nb, b)
+		return nb, nil
+	}
+	buf, err = ReadPayload(&stallReader{b: make([]byte, 1<<20), err: io.EOF}, &h, nil, grow)
+	if !errors.Is(err, refuse) || len(buf) != 2*firstChunk {
+		t.Fatalf("err %v with %d bytes, want the refusal after %d", err, len(buf), 2*firstChunk)
+	}
+	if want := []int{firstChunk, 2 * firstChunk, 4 * firstChunk}; !reflect.DeepEqual(asked, want) {
+		t.Fatalf("grow asked for %v, want %v", asked, want)
+	}
+	payload := bytes.Repeat([]byte("x"), 3*firstChunk+5)
+	h.PayloadLen, h.PayloadCRC = uint32(len(payload)), Checksum(payload)
+	got, err := ReadPayload(bytes.NewReader(payload), &h, make([]byte, 0, 10), nil)
+	if err != nil || !bytes.Equal(got, payload) || cap(got) != len(payload) {
+		t.Fatalf("err %v, %d bytes in %d, want %d exactly", err, len(got), cap(got), len(payload))
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	r := &Reply{Status: StatusOverloaded, Message: "queue full", Timings: []Timing{{Stage: StageRetryAfter, Duration: 40 * time.Millisecond}}}
+	b, err := AppendReply(nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseReply(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RetryAfter() != 40*time.Millisecond {
+		t.Fatalf("retry after %v, want 40ms", got.RetryAfter())
+	}
+	if (&Reply{}).RetryAfter() != 0 {
+		t.Fatal("a reply without a hint has one")
+	}
+}
+
+func TestTasksString(t *testing.T) {
+	for _, c := range []struct {
+		s    Tasks
+		want string
+	}{{AllTasks, "classify,detect,segment"}, {Tasks(0).With(Segment), "segment"}, {0, ""}, {0x09, "classify,bits(0x8)"}} {
+		if got := c.s.String(); got != c.want {
+			t.Errorf("%#x: %q, want %q", uint8(c.s), got, c.want)
+		}
+	}
 }

@@ -36,7 +36,13 @@ func runEdge(ctx context.Context, args []string) error {
 	var ao edge.AgentOptions
 	fs.IntVar(&ao.Concurrency, "concurrency", 4, "requests in flight")
 	fs.DurationVar(&ao.Deadline, "deadline", 0, "time the cloud has for each request (0: none)")
-	fs.DurationVar(&ao.Timeout, "timeout", 30*time.Second, "time the edge waits for each request, reconnecting included")
+	fs.DurationVar(&ao.Timeout, "timeout", 30*time.Second, "time the edge waits for each request, reconnecting and retries included")
+	fs.IntVar(&ao.MaxRetries, "max-retries", 20, "times one request is sent again after overloaded replies (waiting the cloud's retry-after hint)")
+	var eo edge.EncoderOptions
+	fs.IntVar(&eo.MaxPixels, "max-pixels", edge.DefaultMaxPixels, "largest input image (width x height), checked from its header before decoding")
+	var co edge.ClientOptions
+	fs.IntVar(&co.RetryBudget, "retry-budget", 4, "times one request is sent again on a fresh connection after its connection broke before a reply")
+	fs.IntVar(&co.BreakerThreshold, "breaker", 3, "failed connection attempts in a row that open the circuit breaker (requests then fail at once for 10 s)")
 	metricsAddr := fs.String("metrics", "", "TCP address for the edge's /metrics (empty: off)")
 	clientTLS := clientTLSFlags(fs)
 	dir, codecSpec, eng := bundleFlag(fs), codecFlag(fs), engineFlags(fs, models.Native)
@@ -58,16 +64,17 @@ func runEdge(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tlsConf, err := clientTLS(*server)
-	if err != nil {
+	if co.TLS, err = clientTLS(*server); err != nil {
 		return err
 	}
-	enc, err := edge.NewEncoder(b, edge.EncoderOptions{Engine: eng.Kind, EngineOptions: eng.Options, Codec: c})
+	eo.Engine, eo.EngineOptions, eo.Codec = eng.Kind, eng.Options, c
+	enc, err := edge.NewEncoder(b, eo)
 	if err != nil {
 		return err
 	}
 	defer enc.Close()
-	client, err := edge.NewClient(*server, edge.ClientOptions{TLS: tlsConf, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	co.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	client, err := edge.NewClient(*server, co)
 	if err != nil {
 		return err
 	}
@@ -121,8 +128,9 @@ func stream(ctx context.Context, agent *edge.Agent, client *edge.Client, inputs 
 	readErr := agent.RunInputs(ctx, inputs, os.Stdin, rec.Record)
 	sum, writeErr := rec.Close()
 	sum.Write(summaryOut)
-	st := client.Stats()
-	fmt.Fprintf(summaryOut, "connections %d (0-RTT resumed %d), %.1f s\n", st.Connects, st.Resumed0RTT, time.Since(start).Seconds())
+	st, as := client.Stats(), agent.Stats()
+	fmt.Fprintf(summaryOut, "connections %d (0-RTT resumed %d), resent after a broken connection %d, overloaded replies %d, retries %d, %.1f s\n",
+		st.Connects, st.Resumed0RTT, st.Resent, as.OverloadedReplies, as.Retries, time.Since(start).Seconds())
 	if err := errors.Join(readErr, writeErr); err != nil {
 		return err
 	}

@@ -17,8 +17,8 @@ import (
 	"syscall"
 )
 
-// command is one subcommand: "eval", or "bench links" in a group. Each lives
-// in its own file and registers itself in init.
+// command is one subcommand, named by one or two words ("eval", "bench
+// links"). Each lives in its own file and registers itself in init.
 type command struct {
 	name, summary string
 	run           func(ctx context.Context, args []string) error
@@ -28,45 +28,40 @@ var commands = map[string]command{}
 
 func register(c command) { commands[c.name] = c }
 
-// groups are the words that only group commands.
-var groups = map[string]string{
-	"bench":   "measure engines, links and strategies",
-	"certs":   "development certificates",
-	"entropy": "entropy-coder tools",
-}
-
 // errUsage marks an error already explained by a usage message.
 var errUsage = errors.New("usage")
 
-// usage lists the commands whose names start with prefix ("" or "bench ").
+// usage lists the commands whose names start with prefix.
 func usage(prefix string) {
-	fmt.Fprintf(os.Stderr, "splitstream: split computing between an edge device and the cloud.\n\nUsage:\n  splitstream %sCOMMAND [flags]\n\nCommands:\n", prefix)
-	lines := map[string]string{}
-	for name, c := range commands {
-		if rest, ok := strings.CutPrefix(name, prefix); ok {
-			if group, _, sub := strings.Cut(rest, " "); sub {
-				lines[group] = groups[group]
-			} else {
-				lines[rest] = c.summary
-			}
+	fmt.Fprintf(os.Stderr, "splitstream: split computing between an edge device and the cloud.\n\nUsage:\n  splitstream COMMAND [flags]\n\nCommands:\n")
+	var names []string
+	for name := range commands {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
 		}
 	}
-	for _, n := range slices.Sorted(maps.Keys(lines)) {
-		fmt.Fprintf(os.Stderr, "  %-22s %s\n", n, lines[n])
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-22s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(os.Stderr, "\nRun 'splitstream %sCOMMAND --help' for its flags.\n", prefix)
+	fmt.Fprintf(os.Stderr, "\nRun 'splitstream COMMAND --help' for its flags.\n")
 }
 
 func main() {
-	args, prefix := os.Args[1:], ""
-	for len(args) > 0 && groups[args[0]] != "" && commands[prefix+args[0]].run == nil {
-		prefix, args = prefix+args[0]+" ", args[1:]
+	args := os.Args[1:]
+	c, ok := commands[strings.Join(args[:min(len(args), 1)], "")]
+	if !ok && len(args) >= 2 {
+		c, ok = commands[args[0]+" "+args[1]]
+		args = args[1:]
 	}
-	c, ok := commands[prefix+first(args)]
 	if !ok {
-		help := slices.Contains([]string{"-h", "--help", "help"}, first(args))
-		if !help && first(args) != "" {
-			fmt.Fprintf(os.Stderr, "splitstream: unknown command %q\n\n", prefix+first(args))
+		help := len(args) > 0 && slices.Contains([]string{"-h", "--help", "help"}, args[len(args)-1])
+		prefix := "" // a group's commands when os.Args[1] names one ("bench")
+		if len(os.Args) > 1 && slices.ContainsFunc(slices.Collect(maps.Keys(commands)), func(n string) bool { return strings.HasPrefix(n, os.Args[1]+" ") }) {
+			prefix = os.Args[1] + " "
+		}
+		if len(os.Args) > 1 && !help && (prefix == "" || len(os.Args) > 2) {
+			fmt.Fprintf(os.Stderr, "splitstream: unknown command %q\n\n", strings.Join(os.Args[1:min(len(os.Args), 3)], " "))
 		}
 		usage(prefix)
 		if !help {
@@ -83,11 +78,4 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
-}
-
-func first(args []string) string {
-	if len(args) == 0 {
-		return ""
-	}
-	return args[0]
 }

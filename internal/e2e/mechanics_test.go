@@ -24,7 +24,7 @@ import (
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/edge"
-	"github.com/splitstream/splitstream/pipeline"
+	"github.com/splitstream/splitstream/internal/certs"
 	"github.com/splitstream/splitstream/wire"
 )
 
@@ -39,6 +39,7 @@ type fixture struct {
 	addr    string
 	client  *tls.Config
 	srvTLS  *tls.Config
+	certs   *certs.Set
 	stop    context.CancelFunc
 	done    chan error
 }
@@ -64,11 +65,15 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	if f.model, err = cloud.LoadModel(b, o.model); err != nil {
 		t.Fatal(err)
 	}
-	srvTLS, cliTLS, err := pipeline.TLS()
+	set, err := certs.New(certs.DefaultHosts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.client, f.srvTLS = cliTLS, srvTLS
+	srvTLS, cliTLS, err := set.Configs("localhost", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client, f.srvTLS, f.certs = cliTLS, srvTLS, set
 	o.server.Logger = quiet
 	if f.server, err = cloud.New([]*cloud.Model{f.model}, o.server); err != nil {
 		t.Fatal(err)
@@ -182,7 +187,7 @@ func (f *fixture) direct(t *testing.T, enc *edge.Encoder, file []byte) []wire.Re
 func TestTwoEdgesMatchInProcess(t *testing.T) {
 	f := newFixture(t, fixtureOptions{delay: time.Millisecond, model: cloud.ModelOptions{Batch: cloud.BatchOptions{MaxBatch: 4, Wait: time.Millisecond}}})
 	enc := f.newEncoder(t)
-	metrics := httptest.NewServer(f.server.Handler())
+	metrics := httptest.NewServer(f.server.Admin())
 	defer metrics.Close()
 
 	const perEdge = 12

@@ -192,7 +192,7 @@ func TestShippedTwoEdgesOverQUIC(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, pc, srvTLS) }()
 	defer func() { stop(); <-served }()
-	metrics := httptest.NewServer(srv.Handler())
+	metrics := httptest.NewServer(srv.Admin())
 	defer metrics.Close()
 
 	// In process: encoder, quantisation, dequantisation, trunk and heads.
