@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -10,14 +11,79 @@ import (
 	"strings"
 	"time"
 
+	"github.com/splitstream/splitstream/bench/engine"
+	"github.com/splitstream/splitstream/bench/load"
 	"github.com/splitstream/splitstream/bench/report"
 	"github.com/splitstream/splitstream/bench/sweep"
 	"github.com/splitstream/splitstream/bundle"
+	"github.com/splitstream/splitstream/models"
 )
 
 func init() {
+	register(command{name: "bench engine", summary: "time inference engines on ONNX graphs, interleaved", run: func(ctx context.Context, args []string) error {
+		return benchEngine(ctx, args, os.Stdout)
+	}})
 	register(command{name: "bench links", summary: "each strategy (edge only, input offload, feature offload, learned codec) over emulated links: accuracy, bytes, latency",
 		run: func(ctx context.Context, args []string) error { return benchLinks(ctx, args, os.Stdout, os.Stderr) }})
+	register(command{name: "bench load", summary: "N edges x M images against one cloud on loopback: lost, overloaded, retries, goodput, latency", run: runBenchLoad})
+}
+
+func benchEngine(ctx context.Context, args []string, w io.Writer) error {
+	fs := newFlagSet("bench engine", "--model FILE | --zoo [flags]",
+		"Run the engines interleaved on the same random input and print each one's median\n"+
+			"time per run and the ratio native/ort. --zoo times every graph of every bundle under\n"+
+			bundle.ZooDir+" at 1 and 2 threads (or --threads) and prints a table.")
+	model := fs.String("model", "", "ONNX `file` to run")
+	zoo := fs.Bool("zoo", false, "time every graph of every bundle under "+bundle.ZooDir+" (or of the --bundle dirs)")
+	var dirs listFlag
+	fs.Var(&dirs, "bundle", "with --zoo: bundle `dirs` instead of the zoo (repeatable, or comma-separated)")
+	engines := fs.String("engines", "native,ort", "comma-separated `engines` to time: native, ort")
+	threads := fs.String("threads", "", "threads per run, comma-separated for several (0: one per CPU for native, ORT's default for ort; default 0, or 1,2 with --zoo)")
+	runs := fs.Int("runs", 30, "timed runs per engine")
+	warmup := fs.Int("warmup", 3, "untimed runs per engine first")
+	batch := fs.Int("batch", 1, "size of dynamic (batch) dimensions")
+	ortLib := fs.String("ort-lib", "", "ONNX Runtime shared `library` (default $"+models.ORTLibraryEnv+", else "+models.DefaultORTLibrary+")")
+	ep := fs.String("ep", "", "ONNX Runtime execution provider: cpu, cuda, tensorrt (the latter two untested here)")
+	pause := fs.Duration("pause", 50*time.Millisecond, "idle time before each run, so that one engine's spinning threads do not run into the next engine's run")
+	asJSON := fs.Bool("json", false, "print JSON: one object (native_ms, ort_ms, ratio) for --model, an array of rows for --zoo")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ts, err := engine.ParseThreads(*threads, *zoo)
+	if (*model == "") == !*zoo || fs.NArg() > 0 || *runs < 1 || *batch < 1 || err != nil {
+		fs.Usage()
+		if err != nil {
+			return err
+		}
+		return errUsage
+	}
+	o := engine.Options{Engines: strings.Split(*engines, ","), Runs: *runs, Warmup: *warmup, Batch: *batch,
+		Pause: *pause, ORTLibrary: *ortLib, ExecutionProvider: *ep}
+	if o.Warmup == 0 {
+		o.Warmup = -1 // none, not the default
+	}
+	if o.Pause == 0 {
+		o.Pause = -1
+	}
+	if *zoo {
+		rows, err := engine.Zoo(ctx, dirs, ts, o, os.Stderr)
+		switch {
+		case err != nil:
+			return err
+		case *asJSON:
+			return json.NewEncoder(w).Encode(rows)
+		}
+		return engine.WriteTable(w, rows)
+	}
+	o.Threads = ts[0]
+	r, err := engine.Time(ctx, *model, o)
+	switch {
+	case err != nil:
+		return err
+	case *asJSON:
+		return r.WriteJSON(w)
+	}
+	return r.WriteText(w)
 }
 
 const benchLinksSummary = "Measure each strategy end to end through the real edge agent, codecs, QUIC and cloud server\n" +
@@ -112,4 +178,30 @@ func (r *linksRun) run(ctx context.Context, command string, stdout, stderr io.Wr
 		return report.WriteJSON(stdout, rep.Rows)
 	}
 	return report.WriteTable(stdout, *rep)
+}
+
+func runBenchLoad(ctx context.Context, args []string) error {
+	fs := newFlagSet("bench load", "[--edges N] [--images M] [flags]",
+		"Run N edge agents (goroutines, one QUIC connection each) sending M requests each to one\n"+
+			"cloud on loopback, with the test bundle whose graphs take --delay each (package bench/load).")
+	var c load.Config
+	fs.IntVar(&c.Edges, "edges", 32, "edge agents")
+	fs.IntVar(&c.Images, "images", 500, "requests per edge")
+	fs.IntVar(&c.Concurrency, "concurrency", 4, "window of requests in flight per edge")
+	fs.IntVar(&c.Queue, "queue", 0, "the cloud's queue (0: its default, 64; -1: unbounded)")
+	fs.IntVar(&c.Workers, "workers", 0, "the cloud's workers (0: one per CPU)")
+	fs.DurationVar(&c.Delay, "delay", 0, "time each graph run takes (0: 2ms)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	r, err := load.Run(ctx, c)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(r)
+	}
+	r.WriteText(os.Stdout)
+	return nil
 }
