@@ -132,7 +132,8 @@ type ClassResult struct {
 	Score float32 `json:"score"`
 }
 
-// BoxResult is one detection; Box is x0, y0, x1, y1 in input pixels.
+// BoxResult is one detection; Box is x0, y0, x1, y1 in the input image's
+// pixels.
 type BoxResult struct {
 	Label string     `json:"label"`
 	Class int        `json:"class"`
@@ -140,8 +141,8 @@ type BoxResult struct {
 	Box   [4]float32 `json:"box"`
 }
 
-// MaskResult is a run-length encoded mask: runs of [class, length] in
-// row-major order.
+// MaskResult is a run-length encoded mask of the input image's size: runs
+// of [class, length] in row-major order.
 type MaskResult struct {
 	Width  int         `json:"width"`
 	Height int         `json:"height"`
@@ -247,6 +248,8 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 		return rec
 	}
 	rec.Results = a.results(reply)
+	iw, ih := imageSize(it.Data)
+	toImageFrame(rec.Results, a.enc.Bundle.Input.Width, a.enc.Bundle.Input.Height, iw, ih)
 	return rec
 }
 
