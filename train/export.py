@@ -25,8 +25,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import data as D
+from .config import beta_tag, student_checkpoint
 from .entropy import compress_symbols
 from .metrics import DETECT_PARAMS, MetricAccumulator
+from .models import Student
 
 SCHEMA_VERSION = 1
 OPSET = 13
@@ -417,9 +419,6 @@ def remove_stale_students(out_dir, keep):
 
 def export_all(out_dir, runs, teacher, test, times, config, mean, std):
     """The zoo: the test set, the teacher (full) and one split bundle per beta."""
-    from .models import Student
-    from .pipeline import beta_tag, student_checkpoint
-
     os.makedirs(out_dir, exist_ok=True)
     write_testset(out_dir, test)
     test = load_testset(out_dir)  # measure on exactly the shipped files
