@@ -67,9 +67,9 @@ type Strings struct {
 
 // Report is the result of Check.
 type Report struct {
-	Bundle string `json:"bundle"`
-	Kind   string `json:"kind"`
-	Images int    `json:"images"`
+	Bundle string  `json:"bundle"`
+	Kind   string  `json:"kind"`
+	Images int     `json:"images"`
 	Graphs []Graph `json:"graphs"`
 	// CodecEqual counts the reference images whose string, coded by the
 	// learned codec from the reference latent, equals the reference string;
