@@ -45,7 +45,7 @@ func runDemo(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sc, err := newScorer(b)
+	sc, err := newScorer(b, "")
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/splitstream/splitstream/internal/score"
 	"github.com/splitstream/splitstream/models"
 	"github.com/splitstream/splitstream/models/bundle"
+	"github.com/splitstream/splitstream/wire"
 )
 
 func init() {
@@ -64,25 +65,52 @@ type evalResult struct {
 	MIoU          float64 `json:"miou"`
 	BytesPerImage float64 `json:"bytes_per_image"`
 	Images        int     `json:"images"`
+	// Unscored says, per task of the bundle, what the test set lacks to score it.
+	Unscored map[string]string `json:"unscored,omitempty"`
 }
 
 // scorer scores task results against a bundle's test set.
 type scorer struct {
 	*score.Scorer
-	ts *bundle.TestSet
+	ts       *bundle.TestSet
+	unscored map[string]string
 }
 
-func newScorer(b *bundle.Bundle) (*scorer, error) {
-	ts, err := b.TestSet()
+// newScorer scores against the test set in dir, or the bundle's own when dir is "".
+func newScorer(b *bundle.Bundle, dir string) (*scorer, error) {
+	var ts *bundle.TestSet
+	var err error
+	if dir != "" {
+		ts, err = bundle.LoadTestSet(dir)
+	} else {
+		ts, err = b.TestSet()
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &scorer{score.New(ts, b), ts}, nil
+	unscored, err := ts.Lacks(b.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	if len(unscored) == len(b.Heads) {
+		return nil, fmt.Errorf("the test set can score none of bundle %s's tasks: %v", b.Name, unscored)
+	}
+	return &scorer{score.New(ts, b), ts, unscored}, nil
+}
+
+// tasks returns the bundle's tasks that the test set can score.
+func (s *scorer) tasks(b *bundle.Bundle) wire.Tasks {
+	m := *b.Manifest
+	m.Heads = slices.DeleteFunc(slices.Clone(m.Heads), func(h bundle.Head) bool {
+		_, skip := s.unscored[h.Task]
+		return skip
+	})
+	return edge.BundleTasks(&bundle.Bundle{Manifest: &m})
 }
 
 func (s *scorer) result(bytes int) evalResult {
 	sc := s.Scores()
-	r := evalResult{Top1: sc.Top1, MAP50: sc.MAP50, MIoU: sc.MIoU, Images: sc.Images}
+	r := evalResult{Top1: sc.Top1, MAP50: sc.MAP50, MIoU: sc.MIoU, Images: sc.Images, Unscored: s.unscored}
 	if sc.Images > 0 {
 		r.BytesPerImage = float64(bytes) / float64(sc.Images)
 	}
@@ -97,9 +125,16 @@ func printMetrics(b *bundle.Bundle, r evalResult, engine string) {
 	row := func(name string, got, rec float64, scale float64) {
 		fmt.Printf("  %-16s %10.4f %10.4f %+10.4f\n", name, got*scale, rec*scale, (got-rec)*scale)
 	}
-	row("top1 (%)", r.Top1, m.Top1, 100)
-	row("mAP@0.5", r.MAP50, m.MAP50, 1)
-	row("mIoU", r.MIoU, m.MIoU, 1)
+	for _, t := range []struct {
+		task, name   string
+		got, rec, sc float64
+	}{{bundle.TaskClassification, "top1 (%)", r.Top1, m.Top1, 100}, {bundle.TaskDetection, "mAP@0.5", r.MAP50, m.MAP50, 1}, {bundle.TaskSegmentation, "mIoU", r.MIoU, m.MIoU, 1}} {
+		if why, ok := r.Unscored[t.task]; ok {
+			fmt.Printf("  %-16s not scored: %s\n", t.name, why)
+		} else if b.Head(t.task) != nil {
+			row(t.name, t.got, t.rec, t.sc)
+		}
+	}
 	if b.Kind == bundle.KindSplit {
 		fmt.Printf("  %-16s %10.1f %10.1f   (JPEG q90 of the input: %.1f)\n", "bytes/image", r.BytesPerImage, m.BytesPerImage, m.JPEGQ90BytesPerImage)
 	} else {
@@ -108,7 +143,7 @@ func printMetrics(b *bundle.Bundle, r evalResult, engine string) {
 }
 
 func runEval(ctx context.Context, args []string) error {
-	fs := newFlagSet("eval", "[--bundle DIR] [--engine native|ort] [--json]",
+	fs := newFlagSet("eval", "[--bundle DIR] [--testset DIR] [--engine native|ort] [--json]",
 		"Run a bundle's test set through the whole split path in one process: preprocessing,\n"+
 			"encoder, codec (encode and decode), trunk and heads, post-processing; print top-1,\n"+
 			"mAP@0.5, mIoU and mean bytes per image next to the metrics recorded at export.")
@@ -117,6 +152,7 @@ func runEval(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object: top1, map50, miou, bytes_per_image, images")
 	codecSpec := fs.String("codec", "", "codec to send with instead of the bundle's (raw-f32, int8-zstd for split bundles; png, jpeg[:Q], webp[:Q] for full ones)")
 	limit := fs.Int("limit", 0, "evaluate only the first N test images (0: all)")
+	testset := fs.String("testset", "", "test set folder (labels.json and images, docs/BUNDLE.md) instead of the bundle's own")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -131,7 +167,7 @@ func runEval(ctx context.Context, args []string) error {
 		}
 	}
 	start := time.Now()
-	r, err := evaluate(ctx, b, *eng.kind, eng.options(), c, *limit)
+	r, err := evaluate(ctx, b, *testset, *eng.kind, eng.options(), c, *limit)
 	if err != nil {
 		return err
 	}
@@ -143,11 +179,12 @@ func runEval(ctx context.Context, args []string) error {
 	return nil
 }
 
-// evaluate runs the first limit (0: all) test images of a bundle through the
-// split path in one process: encoder, codec encode and decode, trunk, heads
-// and post-processing, and scores the results. c overrides the bundle's
-// codec when not nil.
-func evaluate(ctx context.Context, b *bundle.Bundle, engine string, opts models.Options, c codec.Codec, limit int) (evalResult, error) {
+// evaluate runs the first limit (0: all) images of a test set (the one in
+// testset, or the bundle's own when it is "") through the split path in one
+// process: encoder, codec encode and decode, trunk, heads and
+// post-processing, and scores the results of the tasks the set can score.
+// c overrides the bundle's codec when not nil.
+func evaluate(ctx context.Context, b *bundle.Bundle, testset, engine string, opts models.Options, c codec.Codec, limit int) (evalResult, error) {
 	enc, err := edge.NewEncoder(b, edge.EncoderOptions{Engine: engine, EngineOptions: opts, Codec: c})
 	if err != nil {
 		return evalResult{}, err
@@ -158,7 +195,7 @@ func evaluate(ctx context.Context, b *bundle.Bundle, engine string, opts models.
 		return evalResult{}, err
 	}
 	defer model.Close()
-	sc, err := newScorer(b)
+	sc, err := newScorer(b, testset)
 	if err != nil {
 		return evalResult{}, err
 	}
@@ -166,7 +203,7 @@ func evaluate(ctx context.Context, b *bundle.Bundle, engine string, opts models.
 	if limit > 0 {
 		n = min(n, limit)
 	}
-	want := edge.BundleTasks(b)
+	want := sc.tasks(b)
 	total := 0
 	for i := range n {
 		if err := ctx.Err(); err != nil {

@@ -73,7 +73,7 @@ func TestEvalReproducesRecordedMetrics(t *testing.T) {
 	for _, kind := range engines(t) {
 		for _, b := range bundles {
 			t.Run(kind+"/"+b.Name, func(t *testing.T) {
-				r, err := evaluate(context.Background(), b, kind, models.Options{}, nil, 0)
+				r, err := evaluate(context.Background(), b, "", kind, models.Options{}, nil, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
