@@ -37,3 +37,6 @@ def engines(splitstream_bin):
     """The engines the gate runs: native, and ort where its library is."""
     lib = os.environ.get("SPLITSTREAM_ORT_LIB") or os.path.join(ROOT, "third_party", "ort", "libonnxruntime.so")
     return ("native", "ort") if os.path.exists(lib) else ("native",)
+
+# CompressAI's module paths for the exporter's tests, after any installed CompressAI.
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "compressai_stub"))
