@@ -55,7 +55,10 @@ def export_onnx(module, example, path, input_name, output_names, graph=None):
     the sorted operator types; a layer that exports to an operator the native
     engine lacks is an UnsupportedLayer error that names it."""
     graph = graph or os.path.basename(path)
-    module = fold_layers(module)
+    try:
+        module = fold_layers(module)
+    except UnsupportedLayer as e:
+        raise UnsupportedLayer(f"{graph}: {e}") from None
     axes = {input_name: {0: "batch"}}
     axes.update({n: {0: "batch"} for n in output_names})
     try:
