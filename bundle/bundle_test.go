@@ -251,3 +251,25 @@ func FuzzParseReference(f *testing.F) {
 		_, _ = ParseReference(b)
 	})
 }
+
+func TestTestSetLacks(t *testing.T) {
+	ts, err := ParseTestSet([]byte(`{"labels": ["a", "b"], "images": [
+		{"file": "0.png", "label": 1, "boxes": [], "mask": "m0.png"},
+		{"file": "1.png", "label": 0, "boxes": [[0, 0, 2, 2, 1]]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Manifest{Heads: []Head{{Name: "c", Task: TaskClassification, Labels: []string{"a", "b"}},
+		{Name: "d", Task: TaskDetection, Labels: []string{"a", "b"}}, {Name: "s", Task: TaskSegmentation}}}
+	lacks, err := ts.Lacks(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lacks) != 1 || !strings.Contains(lacks[TaskSegmentation], `no "mask" for image 1.png`) {
+		t.Errorf("lacks %v, want segmentation only, naming 1.png", lacks)
+	}
+	m.Heads[0].Labels = []string{"a", "c"}
+	if _, err := ts.Lacks(m); err == nil {
+		t.Error("labels that differ from the head's were accepted")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/splitstream/splitstream/tasks"
 )
@@ -17,6 +18,10 @@ type TestSet struct {
 	Dir    string
 	Labels []string    `json:"labels"`
 	Images []TestImage `json:"images"`
+
+	// missing names the ground truth ("label", "boxes", "mask") that at
+	// least one image lacks, with the first such image.
+	missing map[string]string
 }
 
 // TestImage is one test image and its ground truth.
@@ -48,6 +53,20 @@ func ParseTestSet(data []byte) (*TestSet, error) {
 	if len(t.Labels) == 0 || len(t.Images) == 0 || len(t.Images) > maxTestImages {
 		return nil, fmt.Errorf("test set: %d labels, %d images", len(t.Labels), len(t.Images))
 	}
+	var keys struct {
+		Images []map[string]json.RawMessage `json:"images"`
+	}
+	if err := json.Unmarshal(data, &keys); err != nil {
+		return nil, fmt.Errorf("test set: %w", err)
+	}
+	t.missing = map[string]string{}
+	for i, im := range keys.Images {
+		for _, k := range []string{"label", "boxes", "mask"} {
+			if _, ok := im[k]; !ok && t.missing[k] == "" {
+				t.missing[k] = t.Images[i].File
+			}
+		}
+	}
 	for i, im := range t.Images {
 		if !localFile(im.File) || (im.Mask != "" && !localFile(im.Mask)) {
 			return nil, fmt.Errorf("test set: image %d: file %q, mask %q", i, im.File, im.Mask)
@@ -62,6 +81,26 @@ func ParseTestSet(data []byte) (*TestSet, error) {
 		}
 	}
 	return &t, nil
+}
+
+// Lacks returns, for each task of m's heads that the test set cannot score,
+// what the set lacks for it. Class labels that differ from those of a
+// classification or detection head are an error: the set's class indexes
+// would mean other classes.
+func (t *TestSet) Lacks(m *Manifest) (map[string]string, error) {
+	need := map[string]string{TaskClassification: "label", TaskDetection: "boxes", TaskSegmentation: "mask"}
+	out := map[string]string{}
+	for _, h := range m.Heads {
+		key := need[h.Task]
+		if file := t.missing[key]; file != "" {
+			out[h.Task] = fmt.Sprintf("the test set in %s has no %q for image %s (and maybe others)", t.Dir, key, file)
+			continue
+		}
+		if h.Task != TaskSegmentation && !slices.Equal(h.Labels, t.Labels) {
+			return nil, fmt.Errorf("test set %s: its labels %q differ from head %q's %q", t.Dir, t.Labels, h.Name, h.Labels)
+		}
+	}
+	return out, nil
 }
 
 // TestSet loads the bundle's test set.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 )
@@ -28,12 +29,13 @@ type Recorder struct {
 }
 
 // NewRecorder writes JSON lines to out and observes records in metrics (nil
-// for none). With progress not nil, a line there shows images, errors and
-// the rate five times a second until Close.
-func NewRecorder(out io.Writer, metrics *Metrics, progress io.Writer) *Recorder {
+// for none). When progress is a terminal, a line there shows images,
+// errors and the rate five times a second until Close.
+func NewRecorder(out io.Writer, metrics *Metrics, progress *os.File) *Recorder {
 	bw := bufio.NewWriter(out)
-	r := &Recorder{out: bw, enc: json.NewEncoder(bw), metrics: metrics, start: time.Now(), progress: progress}
-	if progress != nil {
+	r := &Recorder{out: bw, enc: json.NewEncoder(bw), metrics: metrics, start: time.Now()}
+	if st, err := progress.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		r.progress = progress
 		r.quit, r.ended = make(chan struct{}), make(chan struct{})
 		go r.showProgress()
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/splitstream/splitstream/edge"
 	"github.com/splitstream/splitstream/models"
 	"github.com/splitstream/splitstream/tasks/score"
+	"github.com/splitstream/splitstream/wire"
 )
 
 // Engine says which inference engine runs a bundle's graphs and how.
@@ -36,17 +37,24 @@ type Scores struct {
 	MIoU          float64 `json:"miou"`
 	BytesPerImage float64 `json:"bytes_per_image"`
 	Images        int     `json:"images"`
+	// Unscored says, per manifest task of the bundle, what the test set
+	// lacks to score it; those tasks are not run.
+	Unscored map[string]string `json:"unscored,omitempty"`
 }
 
 // Scorer scores replies to a test set's images and counts payload bytes.
 type Scorer struct {
 	*score.Scorer
-	TestSet *bundle.TestSet
-	bytes   int
+	TestSet  *bundle.TestSet
+	bytes    int
+	unscored map[string]string
+	tasks    wire.Tasks
 }
 
 // NewScorer scores the heads of bundle b on test set ts; nil ts means the
-// bundle's own test set.
+// bundle's own test set. A set that lacks the ground truth of a task (no
+// masks, say) scores the others; one that can score none, or whose labels
+// differ from a head's, is an error.
 func NewScorer(b *bundle.Bundle, ts *bundle.TestSet) (*Scorer, error) {
 	if ts == nil {
 		var err error
@@ -54,8 +62,23 @@ func NewScorer(b *bundle.Bundle, ts *bundle.TestSet) (*Scorer, error) {
 			return nil, err
 		}
 	}
-	return &Scorer{Scorer: score.New(ts, b), TestSet: ts}, nil
+	unscored, err := ts.Lacks(b.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	if len(unscored) == len(b.Heads) {
+		return nil, fmt.Errorf("the test set can score none of bundle %s's tasks: %v", b.Name, unscored)
+	}
+	tasks := b.Tasks()
+	for task := range unscored {
+		t, _ := bundle.WireTask(task)
+		tasks &^= wire.Tasks(0).With(t)
+	}
+	return &Scorer{Scorer: score.New(ts, b), TestSet: ts, unscored: unscored, tasks: tasks}, nil
 }
+
+// Tasks are the bundle's tasks that the test set can score: those to run.
+func (s *Scorer) Tasks() wire.Tasks { return s.tasks }
 
 // AddBytes counts payload bytes sent for the images scored.
 func (s *Scorer) AddBytes(n int) { s.bytes += n }
@@ -63,7 +86,7 @@ func (s *Scorer) AddBytes(n int) { s.bytes += n }
 // Result returns the scores so far.
 func (s *Scorer) Result() Scores {
 	sc := s.Scores()
-	r := Scores{Top1: sc.Top1, MAP50: sc.MAP50, MIoU: sc.MIoU, Images: sc.Images}
+	r := Scores{Top1: sc.Top1, MAP50: sc.MAP50, MIoU: sc.MIoU, Images: sc.Images, Unscored: s.unscored}
 	if sc.Images > 0 {
 		r.BytesPerImage = float64(s.bytes) / float64(sc.Images)
 	}
@@ -91,8 +114,10 @@ type EvalOptions struct {
 	Codec codec.Codec
 	// Limit evaluates only the first Limit test images (0: all).
 	Limit int
-	// TestSet is the test set to evaluate on; nil means the bundle's.
-	TestSet *bundle.TestSet
+	// TestSet is the test set to evaluate on; nil means the one in
+	// TestSetDir, or the bundle's own when that is empty too.
+	TestSet    *bundle.TestSet
+	TestSetDir string
 }
 
 // Evaluate runs test images through the split path in one process and
@@ -108,11 +133,16 @@ func Evaluate(ctx context.Context, b *bundle.Bundle, o EvalOptions) (Scores, err
 		return Scores{}, err
 	}
 	defer model.Close()
+	if o.TestSet == nil && o.TestSetDir != "" {
+		if o.TestSet, err = bundle.LoadTestSet(o.TestSetDir); err != nil {
+			return Scores{}, err
+		}
+	}
 	sc, err := NewScorer(b, o.TestSet)
 	if err != nil {
 		return Scores{}, err
 	}
-	want := b.Tasks()
+	want := sc.Tasks()
 	for i, path := range sc.Paths(o.Limit) {
 		if err := ctx.Err(); err != nil {
 			return Scores{}, err
@@ -150,9 +180,16 @@ func (r Scores) WriteVersusRecorded(w io.Writer, b *bundle.Bundle, engine string
 	row := func(name string, got, rec float64, scale float64) {
 		fmt.Fprintf(w, "  %-16s %10.4f %10.4f %+10.4f\n", name, got*scale, rec*scale, (got-rec)*scale)
 	}
-	row("top1 (%)", r.Top1, m.Top1, 100)
-	row("mAP@0.5", r.MAP50, m.MAP50, 1)
-	row("mIoU", r.MIoU, m.MIoU, 1)
+	for _, t := range []struct {
+		task, name   string
+		got, rec, sc float64
+	}{{bundle.TaskClassification, "top1 (%)", r.Top1, m.Top1, 100}, {bundle.TaskDetection, "mAP@0.5", r.MAP50, m.MAP50, 1}, {bundle.TaskSegmentation, "mIoU", r.MIoU, m.MIoU, 1}} {
+		if why, ok := r.Unscored[t.task]; ok {
+			fmt.Fprintf(w, "  %-16s not scored: %s\n", t.name, why)
+		} else if b.Head(t.task) != nil {
+			row(t.name, t.got, t.rec, t.sc)
+		}
+	}
 	recorded := "-"
 	if b.Kind == bundle.KindSplit {
 		recorded = fmt.Sprintf("%.1f", m.BytesPerImage)

@@ -123,7 +123,7 @@ func TestStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Images != 24 || got.Scores != want {
+	if got.Images != 24 || got.Top1 != want.Top1 || got.MAP50 != want.MAP50 || got.MIoU != want.MIoU || got.BytesPerImage != want.BytesPerImage {
 		t.Errorf("over QUIC %+v, in process %+v", got.Scores, want)
 	}
 	if got.Summary.Count != 24 || got.Summary.Errors != 0 || got.Connects < 1 {

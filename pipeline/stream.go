@@ -61,7 +61,7 @@ func Stream(ctx context.Context, b *bundle.Bundle, o StreamOptions) (*StreamResu
 		return nil, err
 	}
 	defer client.Close()
-	agent, err := edge.NewAgent(enc, client, edge.AgentOptions{Concurrency: o.Concurrency})
+	agent, err := edge.NewAgent(enc, client, edge.AgentOptions{Concurrency: o.Concurrency, Tasks: sc.Tasks()})
 	if err != nil {
 		return nil, err
 	}

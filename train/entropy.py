@@ -256,6 +256,15 @@ class EntropyBottleneck(nn.Module):
         m = self._get_medians().detach().reshape(1, -1, 1, 1)
         return torch.round(y - m).int()
 
+    @torch.no_grad()
+    def compress(self, y):
+        """CompressAI's compress(): one rANS string per latent of y (B, C, H, W),
+        the symbols coded in channel-major order with their channel's row."""
+        lengths = self._cdf_length.tolist()
+        cdfs = [row[:n] for row, n in zip(self._quantized_cdf.tolist(), lengths)]
+        offsets = self._offset.tolist()
+        return [compress_symbols(s.numpy(), cdfs, lengths, offsets) for s in self.symbols(y)]
+
 
 RANS64_L = 1 << 31
 PRECISION = 16

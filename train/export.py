@@ -11,61 +11,31 @@ sc2bench's EntropyBottleneck do after update()), a cloud trunk module
 """
 from __future__ import annotations
 
-import copy
+import contextlib
 import hashlib
 import io
 import json
 import os
 import shutil
+import tempfile
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from PIL import Image
 
-from . import data as D
+from . import gate
+from . import testset as T
+from .config import beta_tag, student_checkpoint
 from .entropy import compress_symbols
+from .layers import UnsupportedLayer, fold_layers, layer_at
 from .metrics import DETECT_PARAMS, MetricAccumulator
+from .models import Student
+from .onnxcheck import NATIVE_OPS
 
 SCHEMA_VERSION = 1
 OPSET = 13
 HEAD_OUTPUTS = {"classify": ["logits"], "detect": ["heatmap", "size", "offset"], "segment": ["mask_logits"]}
-
-
-class PlainGDN(nn.Module):
-    """GDN with its reparametrised beta and gamma folded into constants:
-    x / sqrt(conv1x1(x * x, gamma) + beta), or x * sqrt(...) when inverse."""
-
-    def __init__(self, beta, gamma, inverse):
-        super().__init__()
-        self.register_buffer("beta", beta.detach().clone())
-        self.register_buffer("gamma", gamma.detach().clone())
-        self.inverse = bool(inverse)
-
-    def forward(self, x):
-        norm = torch.sqrt(F.conv2d(x * x, self.gamma, self.beta))
-        return x * norm if self.inverse else x / norm
-
-
-def fold_gdn(module: nn.Module) -> nn.Module:
-    """A copy of module with every GDN (CompressAI-style: beta, gamma,
-    beta_reparam, gamma_reparam, inverse) replaced by a PlainGDN."""
-    module = copy.deepcopy(module)
-
-    def visit(m):
-        for name, child in list(m.named_children()):
-            if all(hasattr(child, a) for a in ("beta", "gamma", "beta_reparam", "gamma_reparam", "inverse")):
-                with torch.no_grad():
-                    C = child.beta.numel()
-                    beta = child.beta_reparam(child.beta)
-                    gamma = child.gamma_reparam(child.gamma).reshape(C, C, 1, 1)
-                setattr(m, name, PlainGDN(beta, gamma, child.inverse))
-            else:
-                visit(child)
-
-    visit(module)
-    return module.eval()
 
 
 class _Select(nn.Module):
@@ -80,17 +50,33 @@ class _Select(nn.Module):
         return tuple(out) if isinstance(out, (tuple, list)) else out
 
 
-def export_onnx(module, example, path, input_name, output_names):
-    module = fold_gdn(module)
+def export_onnx(module, example, path, input_name, output_names, graph=None):
+    """Exports module (its GDN layers folded, train.layers) to path and returns
+    the sorted operator types; a layer that exports to an operator the native
+    engine lacks is an UnsupportedLayer error that names it."""
+    graph = graph or os.path.basename(path)
+    try:
+        module = fold_layers(module)
+    except UnsupportedLayer as e:
+        raise UnsupportedLayer(f"{graph}: {e}") from None
     axes = {input_name: {0: "batch"}}
     axes.update({n: {0: "batch"} for n in output_names})
-    with torch.no_grad():
-        torch.onnx.export(module, example, path, opset_version=OPSET, input_names=[input_name],
-                          output_names=output_names, dynamic_axes=axes, do_constant_folding=True)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(module, example, path, opset_version=OPSET, input_names=[input_name],
+                              output_names=output_names, dynamic_axes=axes, do_constant_folding=True)
+    except Exception as e:  # torch.onnx names the operator it cannot export
+        raise UnsupportedLayer(f"{graph}: torch.onnx cannot export it: {e}") from e
     import onnx
 
     model = onnx.load(path)
     onnx.checker.check_model(model)
+    for node in model.graph.node:
+        if node.op_type not in NATIVE_OPS or node.domain not in ("", "ai.onnx"):
+            layer, kind = layer_at(module, node.name)
+            raise UnsupportedLayer(f"{graph}: layer {layer!r} ({kind}) exports to the ONNX operator "
+                                   f"{node.domain + '.' if node.domain else ''}{node.op_type} (node {node.name!r}), "
+                                   f"which the native engine does not implement (docs/BUNDLE.md lists the ones it does)")
     return sorted({n.op_type for n in model.graph.node})
 
 
@@ -165,18 +151,17 @@ def entropy_tables(eb):
             "medians": [float(v) for v in eb.quantiles[:, 0, 1].detach().float().tolist()]}
 
 
-def heads_spec(head_files, input_name):
-    labels = list(D.LABELS)
+def heads_spec(heads, input_name, labels, mask_labels, detect_params):
+    """The manifest's heads[] for the heads (names, in order) a bundle has."""
     spec = []
-    for name in head_files:
+    for name in heads:
         h = {"name": name, "file": f"head_{name}.onnx", "input": input_name, "outputs": HEAD_OUTPUTS[name]}
         if name == "classify":
-            h.update(task="classification", labels=labels, postprocess={"top_k": 5})
+            h.update(task="classification", labels=list(labels), postprocess={"top_k": 5})
         elif name == "detect":
-            h.update(task="detection", labels=labels, postprocess=dict(DETECT_PARAMS))
+            h.update(task="detection", labels=list(labels), postprocess=dict(detect_params))
         else:
-            h.update(task="segmentation", labels=["background"] + labels,
-                     postprocess={"decoder": "argmax", "axis": 1})
+            h.update(task="segmentation", labels=list(mask_labels), postprocess={"decoder": "argmax", "axis": 1})
         spec.append(h)
     return spec
 
@@ -188,161 +173,262 @@ def _save_raw(folder, fname, arr, dtype):
     return {"dtype": dtype, "shape": list(a.shape), "file": fname}
 
 
-def export_split_bundle(out_dir, name, encoder, eb, trunk, heads, test, mean, std, extra=None, n_ref=2,
-                        batch=50):
-    """Writes a split bundle (kind "split") under out_dir/name and returns its manifest.
+@contextlib.contextmanager
+def staged(folder):
+    """Yields a temporary folder beside folder; when the block ends without an
+    error it becomes folder (replacing an older one), otherwise it is removed:
+    a failed export leaves nothing behind."""
+    folder = os.path.abspath(folder)
+    parent, base = os.path.split(folder)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{base}.partial-", dir=parent)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if os.path.exists(folder):
+        old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
+        os.rename(folder, os.path.join(old, base))
+    try:
+        os.rename(tmp, folder)
+    except BaseException:
+        if old:
+            os.rename(os.path.join(old, base), folder)
+            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
 
-    encoder: image (normalised, N x 3 x H x W) -> y; eb: CompressAI-style
-    EntropyBottleneck after update(); trunk: y_hat -> features; heads:
-    dict name -> module (features -> outputs in HEAD_OUTPUTS order).
+
+def _check_heads(heads, outs, labels, mask_labels, size):
+    """Checks each head's outputs against the labels and the input size and
+    returns the detection parameters (the stride from the heatmap's size)."""
+    H, W = size
+    detect = dict(DETECT_PARAMS)
+    for hn in heads:
+        o = outs[hn]
+        if len(o) != len(HEAD_OUTPUTS[hn]):
+            raise ValueError(f"head {hn!r} returns {len(o)} outputs, want {len(HEAD_OUTPUTS[hn])} ({', '.join(HEAD_OUTPUTS[hn])})")
+        shapes = [tuple(t.shape) for t in o]
+        if hn == "classify" and (len(shapes[0]) != 2 or shapes[0][1] != len(labels)):
+            raise ValueError(f"head 'classify': logits of shape {shapes[0]}, want (N, {len(labels)}) for the {len(labels)} labels")
+        if hn == "detect":
+            hm = shapes[0]
+            if len(hm) != 4 or hm[1] != len(labels) or any(s != (hm[0], 2) + hm[2:] for s in shapes[1:]):
+                raise ValueError(f"head 'detect': outputs {shapes}, want heatmap (N, {len(labels)}, h, w), size and offset (N, 2, h, w)")
+            if H % hm[2] or W % hm[3] or H // hm[2] != W // hm[3]:
+                raise ValueError(f"head 'detect': heatmap {hm[2]}x{hm[3]} is not the input {H}x{W} over one integer stride")
+            detect["stride"] = H // hm[2]
+        if hn == "segment" and shapes[0][1:] != (len(mask_labels), H, W):
+            raise ValueError(f"head 'segment': mask_logits of shape {shapes[0]}, want (N, {len(mask_labels)}, {H}, {W}) "
+                             f"for the {len(mask_labels)} mask labels at the input size")
+    return detect
+
+
+def _run_heads(heads, feats):
+    outs = {}
+    for hn, hm in heads.items():
+        o = hm(feats)
+        outs[hn] = tuple(o) if isinstance(o, (tuple, list)) else (o,)
+    return outs
+
+
+def export_bundle(folder, encoder, eb, trunk, heads, test, mean, std, *, labels=None, mask_labels=None,
+                  input_size=None, extra=None, n_ref=2, batch=50, engines=gate.ENGINES, tolerance=gate.TOLERANCE,
+                  quiet=False):
+    """Writes a bundle (docs/BUNDLE.md) into folder and returns its manifest.
+
+    Split bundle (encoder and eb given): encoder: normalised image (N, 3, H, W)
+    -> y; eb: CompressAI-style EntropyBottleneck after update(); trunk: y_hat
+    -> features. Full bundle (encoder and eb None): trunk: image -> features.
+    heads: {"classify" | "detect" | "segment": module} on the features, any
+    non-empty subset, outputs in HEAD_OUTPUTS order. test: a test set
+    (train.testset.load) or None: then references come from seeded random
+    images of input_size (height, width) and no metrics are recorded.
+    labels: class names (default: the test set's); mask_labels: the
+    segmentation classes (default: the test set's, else "background" + labels).
+
+    The bundle is written beside folder and renamed to it only after the parity
+    gate (train.gate) passed; any error leaves nothing behind.
     """
-    folder = os.path.join(out_dir, name)
-    if os.path.exists(folder):
-        shutil.rmtree(folder)
-    os.makedirs(os.path.join(folder, "reference"))
-    encoder, trunk = encoder.eval(), trunk.eval()
-    heads = {k: v.eval() for k, v in heads.items()}
-    tables = entropy_tables(eb)
-    medians = torch.tensor(tables["medians"]).view(1, -1, 1, 1)
-    H, W = test["images"].shape[1:3]
-    x0 = normalise(test["images"][:1], mean, std)
+    if not heads or set(heads) - set(HEAD_OUTPUTS):
+        raise ValueError(f"heads {sorted(heads)}: want a non-empty subset of {sorted(HEAD_OUTPUTS)}")
+    split = encoder is not None
+    heads = {k: heads[k].eval() for k in HEAD_OUTPUTS if k in heads}
+    trunk = trunk.eval()
+    if test is not None:
+        size = tuple(test["images"].shape[1:3])
+        if input_size is not None and tuple(input_size) != size:
+            raise ValueError(f"the test set's images are {size[0]}x{size[1]}, the input size {input_size[0]}x{input_size[1]}")
+        if labels is not None and test["label_names"] and list(labels) != list(test["label_names"]):
+            raise ValueError(f"labels {list(labels)} differ from the test set's {test['label_names']}: "
+                             f"its class indices would mean other classes")
+        labels = labels or test["label_names"]
+        mask_labels = mask_labels or test["mask_labels"]
+        images, files = test["images"], test["files"]
+    else:
+        if input_size is None:
+            raise ValueError("without a test set the input size must be given")
+        size = tuple(input_size)
+        rng = np.random.default_rng(0)
+        images = rng.integers(0, 256, (n_ref,) + size + (3,), dtype=np.uint8)
+        files = [f"random_{k}" for k in range(n_ref)]
+    if not labels and ("classify" in heads or "detect" in heads):
+        raise ValueError("the classification and detection heads need class labels (--labels)")
+    labels = list(labels or [])
+    mask_labels = list(mask_labels or ["background"] + labels)
+    H, W = size
+    x0 = normalise(images[:1], mean, std)
     with torch.no_grad():
-        y0 = encoder(x0)
-        f0 = trunk(y0)
-    C, h, w = y0.shape[1:]
-    ops = {}
-    ops["encoder"] = export_onnx(encoder, x0, os.path.join(folder, "encoder.onnx"), "image", ["latent"])
-    ops["trunk"] = export_onnx(trunk, y0, os.path.join(folder, "trunk.onnx"), "latent", ["features"])
-    for hn, hm in heads.items():
-        ops[hn] = export_onnx(_Select(hm), f0, os.path.join(folder, f"head_{hn}.onnx"), "features",
-                              HEAD_OUTPUTS[hn])
-    with open(os.path.join(folder, "entropy.json"), "w") as f:
-        json.dump({k: tables[k] for k in ("cdfs", "cdf_lengths", "offsets", "medians")}, f)
-        f.write("\n")
+        if split:
+            tables = entropy_tables(eb)
+            medians = torch.tensor(tables["medians"]).view(1, -1, 1, 1)
+            y0 = encoder(x0)
+            f0 = trunk(y0)
+        else:
+            f0 = trunk(x0)
+        detect_params = _check_heads(heads, _run_heads(heads, f0), labels, mask_labels, size)
+    if split and y0.shape[1] != len(tables["medians"]):
+        raise ValueError(f"the encoder's latent has {y0.shape[1]} channels, the entropy bottleneck {len(tables['medians'])}")
+    scored = []
+    if test is not None:
+        for hn in heads:
+            why = T.lacks(test, hn)
+            if why and not quiet:
+                print(f"{hn} not scored: {why}", flush=True)
+            scored += [] if why else [hn]
+    final = os.path.abspath(folder)
+    with staged(final) as tmp:
+        os.makedirs(os.path.join(tmp, "reference"))
+        ops = {}
+        if split:
+            ops["encoder"] = export_onnx(encoder, x0, os.path.join(tmp, "encoder.onnx"), "image", ["latent"], "encoder")
+            ops["trunk"] = export_onnx(trunk, y0, os.path.join(tmp, "trunk.onnx"), "latent", ["features"], "trunk")
+            with open(os.path.join(tmp, "entropy.json"), "w") as f:
+                json.dump({k: tables[k] for k in ("cdfs", "cdf_lengths", "offsets", "medians")}, f)
+                f.write("\n")
+        else:
+            ops["trunk"] = export_onnx(trunk, x0, os.path.join(tmp, "trunk.onnx"), "image", ["features"], "trunk")
+        for hn, hm in heads.items():
+            ops[hn] = export_onnx(_Select(hm), f0, os.path.join(tmp, f"head_{hn}.onnx"), "features", HEAD_OUTPUTS[hn],
+                                  f"head_{hn}")
 
-    acc = MetricAccumulator(D.NUM_CLASSES)
-    nbytes, refs = [], []
-    n = len(test["labels"])
-    for i in range(0, n, batch):
-        x = normalise(test["images"][i:i + batch], mean, std)
-        with torch.no_grad():
-            y = encoder(x)
-            sym = torch.round(y - medians).int()
-            y_hat = sym.float() + medians
-            feats = trunk(y_hat)
-            outs = {}
-            for hn, hm in heads.items():
-                o = hm(feats)
-                o = o if isinstance(o, (tuple, list)) else (o,)
-                outs.update(zip(HEAD_OUTPUTS[hn], o))
-        strings = [compress_symbols(s.numpy(), tables["cdfs"], tables["cdf_lengths"], tables["offsets"])
-                   for s in sym]
-        nbytes += [len(s) for s in strings]
-        acc.add({k: v.numpy() for k, v in outs.items()}, test["labels"][i:i + batch], test["boxes"][i:i + batch],
-                test["masks"][i:i + batch])
-        for j in range(min(n_ref - len(refs), len(sym))):
-            k = i + j
-            t = {"input": (x[j:j + 1], "float32"), "latent": (y[j:j + 1], "float32"),
-                 "symbols": (sym[j:j + 1], "int32"), "latent_hat": (y_hat[j:j + 1], "float32"),
-                 "features": (feats[j:j + 1], "float32")}
-            t.update({on: (ov[j:j + 1], "float32") for on, ov in outs.items()})
-            entry = {"index": k, "image": f"scene_{k:04d}.png", "tensors": []}
-            for tn, (arr, dt) in t.items():
-                rec = _save_raw(os.path.join(folder, "reference"), f"{k}_{tn}.bin", arr.numpy(), dt)
-                entry["tensors"].append(dict(name=tn, **rec))
-            fname = f"{k}_rans.bin"
-            with open(os.path.join(folder, "reference", fname), "wb") as f:
-                f.write(strings[j])
-            entry["tensors"].append({"name": "rans", "dtype": "uint8", "shape": [len(strings[j])], "file": fname})
-            refs.append(entry)
-    with open(os.path.join(folder, "reference", "index.json"), "w") as f:
-        json.dump({"images": refs}, f, indent=1)
-        f.write("\n")
-    parity = onnx_parity(folder, refs[0], "latent_hat")
-    metrics = acc.result()
-    metrics.update(bytes_per_image=float(np.mean(nbytes)), jpeg_q90_bytes_per_image=jpeg_bytes(test["images"]),
-                   engine="pytorch")
-    metrics["jpeg_ratio"] = metrics["bytes_per_image"] / metrics["jpeg_q90_bytes_per_image"]
-    manifest = {
-        "schema_version": SCHEMA_VERSION, "name": name, "kind": "split",
-        "input": {"height": int(H), "width": int(W), "channels": 3, "layout": "NCHW", "scale": 255.0,
-                  "mean": list(mean), "std": list(std)},
-        "latent": {"channels": int(C), "height": int(h), "width": int(w)},
-        "codec": "factorized-rans-v1",
-        "entropy": {"file": "entropy.json", "precision": 16},
-        "encoder": {"file": "encoder.onnx", "input": "image", "output": "latent"},
-        "cloud": {"layout": "trunk", "trunk": {"file": "trunk.onnx", "input": "latent", "output": "features"}},
-        "heads": heads_spec(list(heads), "features"),
-        "metrics": metrics,
-        "onnx": {"opset": OPSET, "ops": sorted({o for v in ops.values() for o in v}), "parity": parity},
-        "reference": "reference/index.json",
-        "testset": "../testset",
-    }
-    if extra:
-        manifest.update(extra)
-    return write_manifest(folder, manifest)
+        acc = MetricAccumulator(len(labels), params=detect_params, mask_classes=len(mask_labels))
+        nbytes, refs = [], []
+        n = len(images) if test is not None else n_ref
+        for i in range(0, n, batch):
+            x = normalise(images[i:i + batch], mean, std)
+            with torch.no_grad():
+                if split:
+                    y = encoder(x)
+                    sym = torch.round(y - medians).int()
+                    y_hat = sym.float() + medians
+                    feats = trunk(y_hat)
+                else:
+                    feats = trunk(x)
+                outs = {}
+                for hn, o in _run_heads(heads, feats).items():
+                    outs.update(zip(HEAD_OUTPUTS[hn], o))
+            if split:
+                strings = [compress_symbols(s.numpy(), tables["cdfs"], tables["cdf_lengths"], tables["offsets"])
+                           for s in sym]
+                nbytes += [len(s) for s in strings]
+            if test is not None:
+                sl = slice(i, i + batch)
+                acc.add({k: v.numpy() for k, v in outs.items()},
+                        *(test[key][sl] if test[key] is not None and hn in scored else None
+                          for key, hn in (("labels", "classify"), ("boxes", "detect"), ("masks", "segment"))))
+            for j in range(min(n_ref - len(refs), len(x))):
+                k = i + j
+                if split:
+                    t = {"input": (x[j:j + 1], "float32"), "latent": (y[j:j + 1], "float32"),
+                         "symbols": (sym[j:j + 1], "int32"), "latent_hat": (y_hat[j:j + 1], "float32"),
+                         "features": (feats[j:j + 1], "float32")}
+                else:
+                    t = {"input": (x[j:j + 1], "float32"), "features": (feats[j:j + 1], "float32")}
+                t.update({on: (ov[j:j + 1], "float32") for on, ov in outs.items()})
+                entry = {"index": k, "image": files[k], "tensors": []}
+                for tn, (arr, dt) in t.items():
+                    rec = _save_raw(os.path.join(tmp, "reference"), f"{k}_{tn}.bin", arr.numpy(), dt)
+                    entry["tensors"].append(dict(name=tn, **rec))
+                if split:
+                    _check_compress(eb, y[j:j + 1], strings[j], k)
+                    fname = f"{k}_rans.bin"
+                    with open(os.path.join(tmp, "reference", fname), "wb") as f:
+                        f.write(strings[j])
+                    entry["tensors"].append({"name": "rans", "dtype": "uint8", "shape": [len(strings[j])], "file": fname})
+                refs.append(entry)
+        with open(os.path.join(tmp, "reference", "index.json"), "w") as f:
+            json.dump({"images": refs}, f, indent=1)
+            f.write("\n")
+        parity = onnx_parity(tmp, refs[0], "latent_hat" if split else "input", heads)
+        metrics = acc.result() if test is not None else {"images": 0}
+        if split and test is not None:
+            metrics["bytes_per_image"] = float(np.mean(nbytes))
+        if test is not None:
+            metrics["jpeg_q90_bytes_per_image"] = jpeg_bytes(images)
+        metrics["engine"] = "pytorch"
+        if split and test is not None:
+            metrics["jpeg_ratio"] = metrics["bytes_per_image"] / metrics["jpeg_q90_bytes_per_image"]
+        manifest = {"schema_version": SCHEMA_VERSION, "name": os.path.basename(final), "kind": "split" if split else "full",
+                    "input": {"height": int(H), "width": int(W), "channels": 3, "layout": "NCHW", "scale": 255.0,
+                              "mean": list(mean), "std": list(std)}}
+        if split:
+            C, h, w = y0.shape[1:]
+            manifest.update({
+                "latent": {"channels": int(C), "height": int(h), "width": int(w)},
+                "codec": "factorized-rans-v1",
+                "entropy": {"file": "entropy.json", "precision": 16},
+                "encoder": {"file": "encoder.onnx", "input": "image", "output": "latent"},
+                "cloud": {"layout": "trunk", "trunk": {"file": "trunk.onnx", "input": "latent", "output": "features"}}})
+        else:
+            manifest["cloud"] = {"layout": "trunk", "trunk": {"file": "trunk.onnx", "input": "image", "output": "features"}}
+        manifest.update({
+            "heads": heads_spec(list(heads), "features", labels, mask_labels, detect_params),
+            "metrics": metrics,
+            "onnx": {"opset": OPSET, "ops": sorted({o for v in ops.values() for o in v}), "parity": parity},
+            "reference": "reference/index.json",
+            "testset": os.path.relpath(test["folder"], final).replace(os.sep, "/") if test is not None else "",
+        })
+        if extra:
+            manifest.update(extra)
+        manifest = write_manifest(tmp, manifest)
+        rep = gate.check(tmp, engines, tolerance, testset=test["folder"] if test is not None else None)
+        if not quiet:
+            for line in gate.summary(rep):
+                print(f"{manifest['name']}: {line}", flush=True)
+    return manifest
 
 
-def export_full_bundle(out_dir, name, stem, trunk, heads, test, mean, std, extra=None, n_ref=2, batch=50):
-    """Writes a full-model bundle (kind "full": image in, task outputs out):
-    trunk.onnx (image -> features) and one graph per head."""
-    folder = os.path.join(out_dir, name)
-    if os.path.exists(folder):
-        shutil.rmtree(folder)
-    os.makedirs(os.path.join(folder, "reference"))
-    front = nn.Sequential(stem, trunk).eval()
-    heads = {k: v.eval() for k, v in heads.items()}
-    H, W = test["images"].shape[1:3]
-    x0 = normalise(test["images"][:1], mean, std)
+def _check_compress(eb, y, string, k):
+    """When the bottleneck has CompressAI's compress(), its string for the
+    reference latent must be the one written."""
+    compress = getattr(eb, "compress", None)
+    if not callable(compress):
+        return
     with torch.no_grad():
-        f0 = front(x0)
-    ops = {"trunk": export_onnx(front, x0, os.path.join(folder, "trunk.onnx"), "image", ["features"])}
-    for hn, hm in heads.items():
-        ops[hn] = export_onnx(_Select(hm), f0, os.path.join(folder, f"head_{hn}.onnx"), "features",
-                              HEAD_OUTPUTS[hn])
-    acc = MetricAccumulator(D.NUM_CLASSES)
-    refs = []
-    n = len(test["labels"])
-    for i in range(0, n, batch):
-        x = normalise(test["images"][i:i + batch], mean, std)
-        with torch.no_grad():
-            feats = front(x)
-            outs = {}
-            for hn, hm in heads.items():
-                o = hm(feats)
-                o = o if isinstance(o, (tuple, list)) else (o,)
-                outs.update(zip(HEAD_OUTPUTS[hn], o))
-        acc.add({k: v.numpy() for k, v in outs.items()}, test["labels"][i:i + batch], test["boxes"][i:i + batch],
-                test["masks"][i:i + batch])
-        for j in range(min(n_ref - len(refs), len(x))):
-            k = i + j
-            t = {"input": x[j:j + 1], "features": feats[j:j + 1]}
-            t.update({on: ov[j:j + 1] for on, ov in outs.items()})
-            entry = {"index": k, "image": f"scene_{k:04d}.png", "tensors": []}
-            for tn, arr in t.items():
-                rec = _save_raw(os.path.join(folder, "reference"), f"{k}_{tn}.bin", arr.numpy(), "float32")
-                entry["tensors"].append(dict(name=tn, **rec))
-            refs.append(entry)
-    with open(os.path.join(folder, "reference", "index.json"), "w") as f:
-        json.dump({"images": refs}, f, indent=1)
-        f.write("\n")
-    parity = onnx_parity(folder, refs[0], "input")
-    metrics = acc.result()
-    metrics.update(jpeg_q90_bytes_per_image=jpeg_bytes(test["images"]), engine="pytorch")
-    manifest = {
-        "schema_version": SCHEMA_VERSION, "name": name, "kind": "full",
-        "input": {"height": int(H), "width": int(W), "channels": 3, "layout": "NCHW", "scale": 255.0,
-                  "mean": list(mean), "std": list(std)},
-        "cloud": {"layout": "trunk", "trunk": {"file": "trunk.onnx", "input": "image", "output": "features"}},
-        "heads": heads_spec(list(heads), "features"),
-        "metrics": metrics,
-        "onnx": {"opset": OPSET, "ops": sorted({o for v in ops.values() for o in v}), "parity": parity},
-        "reference": "reference/index.json",
-        "testset": "../testset",
-    }
-    if extra:
-        manifest.update(extra)
-    return write_manifest(folder, manifest)
+        got = compress(y)
+    got = got[0] if isinstance(got, (list, tuple)) else got
+    if bytes(got) != string:
+        raise gate.ParityError(f"reference image {k}: the bottleneck's compress() gives a string of {len(got)} bytes "
+                               f"that differs from the exporter's ({len(string)} bytes)")
+
+
+def export_split_bundle(out_dir, name, encoder, eb, trunk, heads, test, mean, std, extra=None, n_ref=2, batch=50,
+                        **kw):
+    """export_bundle for a split bundle under out_dir/name."""
+    return export_bundle(os.path.join(out_dir, name), encoder, eb, trunk, heads, test, mean, std, extra=extra,
+                         n_ref=n_ref, batch=batch, **kw)
+
+
+def export_full_bundle(out_dir, name, stem, trunk, heads, test, mean, std, extra=None, n_ref=2, batch=50, **kw):
+    """export_bundle for a full-model bundle (kind "full": image in, task
+    outputs out) under out_dir/name: trunk.onnx is stem then trunk."""
+    return export_bundle(os.path.join(out_dir, name), None, None, nn.Sequential(stem, trunk), heads, test, mean, std,
+                         extra=extra, n_ref=n_ref, batch=batch, **kw)
 
 
 def load_reference(folder, entry):
@@ -354,9 +440,10 @@ def load_reference(folder, entry):
     return out
 
 
-def onnx_parity(folder, entry, trunk_input):
+def onnx_parity(folder, entry, trunk_input, heads):
     """Runs the bundle's graphs with train.onnxcheck on one reference image and
-    returns the largest absolute difference from PyTorch's outputs per graph."""
+    returns the largest absolute difference from PyTorch's outputs per graph
+    (the exporter's first check, recorded in the manifest; the judge is train.gate)."""
     from . import onnxcheck
 
     ref = load_reference(folder, entry)
@@ -367,42 +454,10 @@ def onnx_parity(folder, entry, trunk_input):
     name = "latent" if trunk_input == "latent_hat" else "image"
     got = onnxcheck.run(os.path.join(folder, "trunk.onnx"), {name: torch.from_numpy(ref[trunk_input])})
     res["trunk"] = float(np.abs(got["features"].numpy() - ref["features"]).max())
-    for hn, outs in HEAD_OUTPUTS.items():
-        path = os.path.join(folder, f"head_{hn}.onnx")
-        if not os.path.exists(path):
-            continue
-        got = onnxcheck.run(path, {"features": torch.from_numpy(ref["features"])})
-        res[f"head_{hn}"] = max(float(np.abs(got[o].numpy() - ref[o]).max()) for o in outs)
+    for hn in heads:
+        got = onnxcheck.run(os.path.join(folder, f"head_{hn}.onnx"), {"features": torch.from_numpy(ref["features"])})
+        res[f"head_{hn}"] = max(float(np.abs(got[o].numpy() - ref[o]).max()) for o in HEAD_OUTPUTS[hn])
     return {"engine": "train.onnxcheck", "max_abs_diff": res}
-
-
-def write_testset(out_dir, test):
-    """models/zoo/testset: scene_NNNN.png, mask_NNNN.png (class index per pixel) and labels.json."""
-    folder = os.path.join(out_dir, "testset")
-    if os.path.exists(folder):
-        shutil.rmtree(folder)
-    os.makedirs(folder)
-    items = []
-    for k in range(len(test["labels"])):
-        Image.fromarray(test["images"][k]).save(os.path.join(folder, f"scene_{k:04d}.png"), optimize=True)
-        Image.fromarray(test["masks"][k]).save(os.path.join(folder, f"mask_{k:04d}.png"), optimize=True)
-        items.append({"file": f"scene_{k:04d}.png", "mask": f"mask_{k:04d}.png", "label": int(test["labels"][k]),
-                      "boxes": [[int(v) for v in b] for b in test["boxes"][k]]})
-    with open(os.path.join(folder, "labels.json"), "w") as f:
-        json.dump({"labels": list(D.LABELS), "mask_labels": ["background"] + list(D.LABELS),
-                   "box_format": "x0,y0,x1,y1,cls (pixels, x1/y1 exclusive)", "images": items}, f)
-        f.write("\n")
-
-
-def load_testset(out_dir):
-    """Reads models/zoo/testset back into the generator's dict form."""
-    folder = os.path.join(out_dir, "testset")
-    with open(os.path.join(folder, "labels.json")) as f:
-        meta = json.load(f)
-    imgs = np.stack([np.asarray(Image.open(os.path.join(folder, it["file"])).convert("RGB")) for it in meta["images"]])
-    masks = np.stack([np.asarray(Image.open(os.path.join(folder, it["mask"]))) for it in meta["images"]])
-    return {"images": imgs, "masks": masks, "labels": np.array([it["label"] for it in meta["images"]]),
-            "boxes": [it["boxes"] for it in meta["images"]]}
 
 
 def remove_stale_students(out_dir, keep):
@@ -417,12 +472,9 @@ def remove_stale_students(out_dir, keep):
 
 def export_all(out_dir, runs, teacher, test, times, config, mean, std):
     """The zoo: the test set, the teacher (full) and one split bundle per beta."""
-    from .models import Student
-    from .pipeline import beta_tag, student_checkpoint
-
     os.makedirs(out_dir, exist_ok=True)
-    write_testset(out_dir, test)
-    test = load_testset(out_dir)  # measure on exactly the shipped files
+    T.write_testset(out_dir, test)
+    test = T.load_testset(out_dir)  # measure on exactly the shipped files
     teacher = teacher.eval()
     heads = {"classify": teacher.heads.classify, "detect": teacher.heads.detect, "segment": teacher.heads.segment}
     m = export_full_bundle(out_dir, "fmnist-teacher", teacher.stage1, teacher.trunk, heads, test, mean, std,

@@ -129,36 +129,56 @@ def average_precision(dets, gts, num_classes, iou_threshold=0.5):
 
 
 class MetricAccumulator:
-    """Accumulates top1, detections for map50 and the confusion matrix for miou."""
+    """Accumulates top1, detections for map50 and the confusion matrix for
+    miou, for whichever heads a model has: a task is scored when its outputs
+    are present and the test set has its ground truth (labels, boxes, masks;
+    None when it has not)."""
 
-    def __init__(self, num_classes, params=DETECT_PARAMS):
+    def __init__(self, num_classes, params=DETECT_PARAMS, mask_classes=None):
         self.num_classes = num_classes
         self.params = params
+        self.mask_classes = num_classes + 1 if mask_classes is None else mask_classes
         self.correct = 0
         self.count = 0
+        self.scored = set()
         self.dets, self.gts = [], []
-        self.conf = np.zeros((num_classes + 1, num_classes + 1), dtype=np.int64)
+        self.conf = np.zeros((self.mask_classes, self.mask_classes), dtype=np.int64)
 
     def add(self, out, labels, boxes, masks):
-        """out: dict of numpy arrays with batch axis; labels (B,), boxes list, masks (B, H, W)."""
-        logits = np.asarray(out["logits"])
-        self.correct += int((logits.argmax(1) == np.asarray(labels)).sum())
-        self.count += len(labels)
-        for b in range(len(labels)):
-            self.dets.append(centernet_decode(out["heatmap"][b], out["size"][b], out["offset"][b], self.params))
-            self.gts.append([list(x) for x in boxes[b]])
-        pred = np.asarray(out["mask_logits"]).argmax(1)
-        n = self.num_classes + 1
-        self.conf += np.bincount(np.asarray(masks).astype(np.int64).reshape(-1) * n + pred.reshape(-1),
-                                 minlength=n * n).reshape(n, n)
+        """out: dict of numpy arrays with batch axis ("logits"; "heatmap", "size",
+        "offset"; "mask_logits", each optional); labels (B,), boxes list, masks
+        (B, H, W), each None when the test set lacks it."""
+        n_img = len(next(iter(out.values())))
+        self.count += n_img
+        if "logits" in out and labels is not None:
+            self.scored.add("classify")
+            logits = np.asarray(out["logits"])
+            self.correct += int((logits.argmax(1) == np.asarray(labels)).sum())
+        if "heatmap" in out and boxes is not None:
+            self.scored.add("detect")
+            for b in range(n_img):
+                self.dets.append(centernet_decode(out["heatmap"][b], out["size"][b], out["offset"][b], self.params))
+                self.gts.append([list(x) for x in boxes[b]])
+        if "mask_logits" in out and masks is not None:
+            self.scored.add("segment")
+            pred = np.asarray(out["mask_logits"]).argmax(1)
+            n = self.mask_classes
+            self.conf += np.bincount(np.asarray(masks).astype(np.int64).reshape(-1) * n + pred.reshape(-1),
+                                     minlength=n * n).reshape(n, n)
 
     def result(self):
-        m, _ = average_precision(self.dets, self.gts, self.num_classes)
-        tp = np.diag(self.conf).astype(np.float64)
-        union = self.conf.sum(0) + self.conf.sum(1) - np.diag(self.conf)
-        ious = tp[union > 0] / union[union > 0]
-        return {"top1": self.correct / max(self.count, 1), "map50": m, "miou": float(ious.mean()),
-                "images": self.count}
+        """The metrics of the scored tasks (top1, map50, miou) and the image count."""
+        res = {}
+        if "classify" in self.scored:
+            res["top1"] = self.correct / max(self.count, 1)
+        if "detect" in self.scored:
+            res["map50"], _ = average_precision(self.dets, self.gts, self.num_classes)
+        if "segment" in self.scored:
+            tp = np.diag(self.conf).astype(np.float64)
+            union = self.conf.sum(0) + self.conf.sum(1) - np.diag(self.conf)
+            res["miou"] = float((tp[union > 0] / union[union > 0]).mean())
+        res["images"] = self.count
+        return res
 
 
 def gaussian_radius(h, w, min_overlap=0.7):

@@ -5,14 +5,14 @@
 Stages run in sequence and each one checkpoints to --runs (train/runs/); a
 stage whose checkpoint exists is skipped, so a crash loses at most the stage
 that was running. Checkpoint names carry a hash of the configuration the stage
-depends on, so after a change of CONFIG the stages it touches run again.
+depends on (train/config.py), so after a change of CONFIG the stages it
+touches run again.
 Everything is seeded, with a fixed number of iterations, so a rerun on the same
 software reproduces the same weights (CPU, 2 threads).
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -20,63 +20,13 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import data as D
+from . import export
+from .config import CONFIG, MEAN, STD, beta_tag, student_checkpoint, teacher_checkpoint
+from .losses import kd_loss, relative_mse, task_loss
 from .metrics import MetricAccumulator, centernet_targets
 from .models import STRIDE, Student, Teacher
-
-MEAN = [0.5, 0.5, 0.5]
-STD = [0.25, 0.25, 0.25]
-CONFIG = {
-    "threads": 2,
-    "batch": 64,
-    # training scene sets, all from the same source garments: set 0 (seed 1) for the
-    # teacher's first cycle, set 1 (seed 4) for its second; fresh scenes for the second
-    # cycle because after the first the teacher's classification loss on its training
-    # scenes was ~0.2 against top-1 0.836 on validation. Later cycles and the students
-    # train on a stream of fresh scenes ("stream", see the third cycle)
-    "train_scenes": 48000, "train_seeds": [1, 4], "train_source": [0, 55000],
-    "val_scenes": 1000, "val_seed": 2, "val_source": [55000, 60000],
-    "test_scenes": 500, "test_seed": 3,
-    # first a long cosine cycle (3000 steps left the teacher under-trained: train and
-    # validation scores equal, top-1 0.74); at its end validation top-1 was still
-    # rising (0.831 at 7000 steps, 0.836 at 8000), hence a second, shorter cycle
-    "teacher": [{"iters": 8000, "lr": 2e-3, "wd": 1e-4, "warmup": 200, "seed": 10, "scenes": 0},
-                {"iters": 4000, "lr": 1e-3, "wd": 1e-4, "warmup": 100, "seed": 11, "scenes": 1},
-                # after the second cycle top-1 was 0.91 on its own training scenes but 0.828
-                # on new scenes of the same garments (0.826 of test garments): the teacher had
-                # learnt scenes by heart, so its third cycle never sees a scene twice
-                {"iters": 3000, "lr": 1e-3, "wd": 1e-4, "warmup": 100, "seed": 12, "scenes": "stream"},
-                # each stream cycle still gained (validation top-1 0.857 after the third,
-                # 0.864 after the fourth); the fifth is longer, for a longer low-rate tail
-                {"iters": 3000, "lr": 1e-3, "wd": 1e-4, "warmup": 100, "seed": 13, "scenes": "stream"},
-                {"iters": 4500, "lr": 1e-3, "wd": 1e-4, "warmup": 100, "seed": 14, "scenes": "stream"}],
-    "student_scenes": "stream",
-    "latent_channels": 24,
-    # the decoder runs in the cloud, so it can be wide for free; the encoder's width
-    # is edge compute. 48/128 against 32/64: beta 0.1 student +1.0 top-1 and +0.018
-    # mAP on validation; its encoder 2.1 ms instead of 1.4 ms on one core
-    "encoder_width": 48, "decoder_width": 128,
-    # hidden width of the decoder's residual 3x3 block, which joins in stage 2 (models.Refine)
-    "refine_width": 128,
-    # one student per beta, highest rate first: it is the one held to the teacher's
-    # accuracy, so it gets the longest fine-tuning; the others trace the rate curve
-    # beta 0.11, not 0.1: against the stream-trained teacher, beta 0.1 coded the test
-    # set at 667.5 B per image, 0.1 B over 1/5 of its JPEG q90 size (667.3 B)
-    "students": [{"beta": 0.11, "stage1_iters": 3000, "stage2_iters": 2400},
-                 {"beta": 0.3, "stage1_iters": 600, "stage2_iters": 400},
-                 {"beta": 1.0, "stage1_iters": 600, "stage2_iters": 400}],
-    # distil_depth: how many of the teacher's stride-4, -8, -16 and FPN features stage 1
-    # distils (1..4). es-b0.11 after stage 1, on validation (top1 / map50 / miou, coded
-    # test B/img): 1500 steps of depth 2 0.793 / 0.730 / 0.560, 617.9 B; 3000 steps of
-    # depth 4 0.839 / 0.777 / 0.599, 630.0 B (both changed at once, one run each)
-    "stage1": {"lr": 2e-3, "eb_lr": 1e-2, "aux_lr": 1e-2, "seed": 20, "distil_depth": 4},
-    # feature_kd: weight of the distillation of the teacher's trunk features in stage 2
-    # (with the refine block, 800 steps of es-b0.11: validation 0.833 / 0.782 / 0.600
-    # against 0.830 / 0.773 / 0.594 without either, 0.826 / 0.777 / 0.596 with the block only)
-    "stage2": {"lr": 5e-4, "wd": 1e-4, "warmup": 30, "seed": 30, "feature_kd": 1.0},
-}
 
 
 def log(runs, msg):
@@ -137,49 +87,6 @@ def training_batch(rng, imgs, masks, labels, boxes, augment):
             (torch.from_numpy(hm), torch.from_numpy(sz), torch.from_numpy(off), torch.from_numpy(ind)))
 
 
-def focal_loss(logits, gt):
-    """CenterNet's penalty-reduced focal loss on heatmap logits."""
-    logp = F.logsigmoid(logits)
-    log1mp = F.logsigmoid(-logits)
-    p = torch.sigmoid(logits)
-    pos = gt.eq(1).float()
-    neg = 1.0 - pos
-    pos_loss = (logp * (1 - p) ** 2 * pos).sum()
-    neg_loss = (log1mp * p ** 2 * (1 - gt) ** 4 * neg).sum()
-    npos = pos.sum().clamp(min=1.0)
-    return -(pos_loss + neg_loss) / npos
-
-
-def task_loss(out, masks, labels, targets):
-    hm, sz, off, ind = targets
-    n = ind.sum().clamp(min=1.0)
-    l_cls = F.cross_entropy(out["logits"], labels)
-    l_hm = focal_loss(out["heatmap"], hm)
-    l_sz = (torch.abs(out["size"] - sz) * ind[:, None]).sum() / n
-    l_off = (torch.abs(out["offset"] - off) * ind[:, None]).sum() / n
-    l_seg = F.cross_entropy(out["mask_logits"], masks)
-    total = l_cls + l_hm + 0.1 * l_sz + l_off + l_seg
-    return total, {"cls": l_cls.item(), "hm": l_hm.item(), "sz": l_sz.item(), "off": l_off.item(),
-                   "seg": l_seg.item()}
-
-
-def kd_loss(out, tout, T=2.0):
-    """Knowledge distillation from the teacher's outputs."""
-    l_cls = F.kl_div(F.log_softmax(out["logits"] / T, 1), F.softmax(tout["logits"] / T, 1),
-                     reduction="batchmean") * T * T
-    l_seg = F.kl_div(F.log_softmax(out["mask_logits"], 1), F.softmax(tout["mask_logits"], 1),
-                     reduction="none").sum(1).mean()
-    l_hm = F.mse_loss(torch.sigmoid(out["heatmap"]), torch.sigmoid(tout["heatmap"])) * 100.0
-    l_box = F.l1_loss(out["size"], tout["size"]) * 0.1 + F.l1_loss(out["offset"], tout["offset"])
-    return l_cls + l_seg + l_hm + l_box
-
-
-def relative_mse(student, teacher):
-    """MSE of student features against the teacher's, relative to the teacher's mean square:
-    1 for a student that outputs zeros."""
-    return F.mse_loss(student, teacher) / teacher.pow(2).mean()
-
-
 def lr_at(step, iters, base, warmup):
     if step < warmup:
         return base * (step + 1) / warmup
@@ -233,33 +140,6 @@ def train_teacher(model, c, train, val, runs):
             torch.save(model.state_dict(), os.path.join(runs, "teacher-partial.pt"))
             model.train()
     return model, time.time() - t0
-
-
-def config_key(*parts):
-    """Eight hex digits identifying the configuration parts a checkpoint was made with."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:8]
-
-
-def teacher_parts(i):
-    """The parts of CONFIG the teacher after its cycle i depends on."""
-    c = CONFIG
-    return [c["batch"], c["train_scenes"], c["train_source"], c["train_seeds"], c["teacher"][:i + 1]]
-
-
-def teacher_checkpoint(runs, i):
-    """The checkpoint of the teacher after its cycle i."""
-    return os.path.join(runs, f"teacher-p{i}-{config_key(*teacher_parts(i))}.pt")
-
-
-def student_checkpoint(runs, cfg, stage):
-    """The checkpoint of the student of cfg (an entry of CONFIG["students"]) after stage 1 or 2."""
-    c = CONFIG
-    parts = teacher_parts(len(c["teacher"]) - 1) + [
-        c["latent_channels"], c["encoder_width"], c["decoder_width"], c["student_scenes"],
-        cfg["beta"], c["stage1"], cfg["stage1_iters"]]
-    if stage == 2:
-        parts += [c["refine_width"], c["stage2"], cfg["stage2_iters"]]
-    return os.path.join(runs, f"student-{beta_tag(cfg['beta'])}-stage{stage}-{config_key(*parts)}.pt")
 
 
 def student_from_teacher(teacher):
@@ -375,10 +255,6 @@ def train_stage2(student, teacher, iters, train, runs, tag):
     return time.time() - t0
 
 
-def beta_tag(beta):
-    return f"b{beta:g}"
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="models/zoo", help="bundle output folder")
@@ -442,7 +318,6 @@ def main(argv=None):
     if args.stop_after == "students":
         return
 
-    from . import export
     export.export_all(args.out, args.runs, teacher, test, times, CONFIG, MEAN, STD)
 
 

@@ -24,13 +24,12 @@ type Options struct {
 	// Threads per run (0: one per CPU for native, ONNX Runtime's default for ort).
 	Threads int
 	// Runs is the number of timed runs per engine (default 30); Warmup the
-	// untimed runs first (default 3; negative for none).
+	// untimed runs before them (0: none).
 	Runs, Warmup int
 	// Batch is the size of dynamic (batch) dimensions (default 1).
 	Batch int
 	// Pause is the idle time before each run, so that one engine's spinning
-	// threads do not run into the next engine's run (default 50 ms;
-	// negative for none).
+	// threads do not run into the next engine's run (0: none).
 	Pause time.Duration
 	// ORTLibrary and ExecutionProvider are passed to the ort engine.
 	ORTLibrary, ExecutionProvider string
@@ -43,14 +42,8 @@ func (o *Options) defaults() {
 	if o.Runs <= 0 {
 		o.Runs = 30
 	}
-	if o.Warmup == 0 {
-		o.Warmup = 3
-	}
 	if o.Batch <= 0 {
 		o.Batch = 1
-	}
-	if o.Pause == 0 {
-		o.Pause = 50 * time.Millisecond
 	}
 }
 

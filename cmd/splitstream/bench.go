@@ -37,33 +37,26 @@ func benchEngine(ctx context.Context, args []string, w io.Writer) error {
 	zoo := fs.Bool("zoo", false, "time every graph of every bundle under "+bundle.ZooDir+" (or of the --bundle dirs)")
 	var dirs listFlag
 	fs.Var(&dirs, "bundle", "with --zoo: bundle `dirs` instead of the zoo (repeatable, or comma-separated)")
-	engines := fs.String("engines", "native,ort", "comma-separated `engines` to time: native, ort")
+	var o engine.Options
+	fs.Var((*listFlag)(&o.Engines), "engines", "comma-separated `engines` to time: native, ort (default native,ort)")
 	threads := fs.String("threads", "", "threads per run, comma-separated for several (0: one per CPU for native, ORT's default for ort; default 0, or 1,2 with --zoo)")
-	runs := fs.Int("runs", 30, "timed runs per engine")
-	warmup := fs.Int("warmup", 3, "untimed runs per engine first")
-	batch := fs.Int("batch", 1, "size of dynamic (batch) dimensions")
-	ortLib := fs.String("ort-lib", "", "ONNX Runtime shared `library` (default $"+models.ORTLibraryEnv+", else "+models.DefaultORTLibrary+")")
-	ep := fs.String("ep", "", "ONNX Runtime execution provider: cpu, cuda, tensorrt (the latter two untested here)")
-	pause := fs.Duration("pause", 50*time.Millisecond, "idle time before each run, so that one engine's spinning threads do not run into the next engine's run")
+	fs.IntVar(&o.Runs, "runs", 30, "timed runs per engine")
+	fs.IntVar(&o.Warmup, "warmup", 3, "untimed runs per engine first")
+	fs.IntVar(&o.Batch, "batch", 1, "size of dynamic (batch) dimensions")
+	fs.StringVar(&o.ORTLibrary, "ort-lib", "", "ONNX Runtime shared `library` (default $"+models.ORTLibraryEnv+", else "+models.DefaultORTLibrary+")")
+	fs.StringVar(&o.ExecutionProvider, "ep", "", "ONNX Runtime execution provider: cpu, cuda, tensorrt (the latter two untested here)")
+	fs.DurationVar(&o.Pause, "pause", 50*time.Millisecond, "idle time before each run, so that one engine's spinning threads do not run into the next engine's run")
 	asJSON := fs.Bool("json", false, "print JSON: one object (native_ms, ort_ms, ratio) for --model, an array of rows for --zoo")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ts, err := engine.ParseThreads(*threads, *zoo)
-	if (*model == "") == !*zoo || fs.NArg() > 0 || *runs < 1 || *batch < 1 || err != nil {
+	if (*model == "") == !*zoo || fs.NArg() > 0 || o.Runs < 1 || o.Batch < 1 || err != nil {
 		fs.Usage()
 		if err != nil {
 			return err
 		}
 		return errUsage
-	}
-	o := engine.Options{Engines: strings.Split(*engines, ","), Runs: *runs, Warmup: *warmup, Batch: *batch,
-		Pause: *pause, ORTLibrary: *ortLib, ExecutionProvider: *ep}
-	if o.Warmup == 0 {
-		o.Warmup = -1 // none, not the default
-	}
-	if o.Pause == 0 {
-		o.Pause = -1
 	}
 	if *zoo {
 		rows, err := engine.Zoo(ctx, dirs, ts, o, os.Stderr)

@@ -31,21 +31,25 @@ func runEdge(ctx context.Context, args []string) error {
 	server := fs.String("server", "localhost:4433", "cloud server address (host:port)")
 	var inputs listFlag
 	fs.Var(&inputs, "input", "image file, folder of images, or - for a stream of images on stdin (repeatable)")
-	taskList := fs.String("tasks", "", "comma-separated tasks: classify,detect,segment (default: all the bundle has)")
 	out := fs.String("out", "-", "JSON lines output file (- for stdout)")
 	var ao edge.AgentOptions
+	fs.Func("tasks", "comma-separated tasks: classify,detect,segment (default: all the bundle has)", func(v string) (err error) {
+		ao.Tasks, err = wire.ParseTasks(v)
+		return err
+	})
 	fs.IntVar(&ao.Concurrency, "concurrency", 4, "requests in flight")
 	fs.DurationVar(&ao.Deadline, "deadline", 0, "time the cloud has for each request (0: none)")
 	fs.DurationVar(&ao.Timeout, "timeout", 30*time.Second, "time the edge waits for each request, reconnecting and retries included")
 	fs.IntVar(&ao.MaxRetries, "max-retries", 20, "times one request is sent again after overloaded replies (waiting the cloud's retry-after hint)")
 	var eo edge.EncoderOptions
+	codecFlag(fs, &eo.Codec)
 	fs.IntVar(&eo.MaxPixels, "max-pixels", edge.DefaultMaxPixels, "largest input image (width x height), checked from its header before decoding")
 	var co edge.ClientOptions
 	fs.IntVar(&co.RetryBudget, "retry-budget", 4, "times one request is sent again on a fresh connection after its connection broke before a reply")
 	fs.IntVar(&co.BreakerThreshold, "breaker", 3, "failed connection attempts in a row that open the circuit breaker (requests then fail at once for 10 s)")
 	metricsAddr := fs.String("metrics", "", "TCP address for the edge's /metrics (empty: off)")
 	clientTLS := clientTLSFlags(fs)
-	dir, codecSpec, eng := bundleFlag(fs), codecFlag(fs), engineFlags(fs, models.Native)
+	dir, eng := bundleFlag(fs), engineFlags(fs, models.Native)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,17 +61,10 @@ func runEdge(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if ao.Tasks, err = wire.ParseTasks(*taskList); err != nil {
-		return err
-	}
-	c, err := baseline(*codecSpec)
-	if err != nil {
-		return err
-	}
 	if co.TLS, err = clientTLS(*server); err != nil {
 		return err
 	}
-	eo.Engine, eo.EngineOptions, eo.Codec = eng.Kind, eng.Options, c
+	eo.Engine, eo.EngineOptions = eng.Kind, eng.Options
 	enc, err := edge.NewEncoder(b, eo)
 	if err != nil {
 		return err
@@ -120,11 +117,7 @@ func stream(ctx context.Context, agent *edge.Agent, client *edge.Client, inputs 
 		defer file.Close()
 		lines, summaryOut = file, os.Stdout
 	}
-	var progress io.Writer
-	if isTerminal(os.Stderr) {
-		progress = os.Stderr
-	}
-	start, rec := time.Now(), edge.NewRecorder(lines, metrics, progress)
+	start, rec := time.Now(), edge.NewRecorder(lines, metrics, os.Stderr)
 	readErr := agent.RunInputs(ctx, inputs, os.Stdin, rec.Record)
 	sum, writeErr := rec.Close()
 	sum.Write(summaryOut)

@@ -19,15 +19,16 @@ func init() {
 }
 
 func runEval(ctx context.Context, args []string) error {
-	fs := newFlagSet("eval", "[--bundle DIR] [--engine native|ort] [--json]",
+	fs := newFlagSet("eval", "[--bundle DIR] [--testset DIR] [--engine native|ort] [--json]",
 		"Run a bundle's test set through the whole split path in one process: preprocessing,\n"+
 			"encoder, codec (encode and decode), trunk and heads, post-processing; print top-1,\n"+
 			"mAP@0.5, mIoU and mean bytes per image next to the metrics recorded at export.")
-	dir := bundleFlag(fs)
-	eng := engineFlags(fs, models.Native)
-	codecSpec := codecFlag(fs)
+	dir, eng := bundleFlag(fs), engineFlags(fs, models.Native)
+	var o pipeline.EvalOptions
+	codecFlag(fs, &o.Codec)
+	fs.StringVar(&o.TestSetDir, "testset", "", "test set folder (labels.json and images, docs/BUNDLE.md) instead of the bundle's own")
+	fs.IntVar(&o.Limit, "limit", 0, "evaluate only the first N test images (0: all)")
 	asJSON := fs.Bool("json", false, "print one JSON object: top1, map50, miou, bytes_per_image, images")
-	limit := fs.Int("limit", 0, "evaluate only the first N test images (0: all)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,12 +36,9 @@ func runEval(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := baseline(*codecSpec)
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	r, err := pipeline.Evaluate(ctx, b, pipeline.EvalOptions{Engine: *eng, Codec: c, Limit: *limit})
+	o.Engine = *eng
+	r, err := pipeline.Evaluate(ctx, b, o)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/splitstream/splitstream/bundle"
@@ -51,18 +50,13 @@ func engineFlags(fs *flag.FlagSet, kind string) *pipeline.Engine {
 	return e
 }
 
-// codecFlag is --codec: a baseline codec instead of the bundle's own.
-func codecFlag(fs *flag.FlagSet) *string {
-	return fs.String("codec", "", "send with a baseline codec instead of the bundle's: raw-f32, int8-zstd (split bundles); png, jpeg[:Q], webp[:Q] (full bundles)")
-}
-
-// baseline returns the codec --codec names, or nil for the bundle's own.
-// Whether it fits the bundle is checked where the bundle's encoder is made.
-func baseline(spec string) (codec.Codec, error) {
-	if spec == "" {
-		return nil, nil
-	}
-	return codec.Baseline(spec)
+// codecFlag is --codec: a baseline codec into c instead of the bundle's own
+// (nil). Whether it fits the bundle is checked where its encoder is made.
+func codecFlag(fs *flag.FlagSet, c *codec.Codec) {
+	fs.Func("codec", "send with a baseline codec instead of the bundle's: raw-f32, int8-zstd (split bundles); png, jpeg[:Q], webp[:Q] (full bundles)", func(spec string) (err error) {
+		*c, err = codec.Baseline(spec)
+		return err
+	})
 }
 
 // bundleFlag is --bundle for the commands that take one bundle.
@@ -76,10 +70,4 @@ func loadBundle(dir string) (*bundle.Bundle, error) {
 		return bundle.FirstSplit(bundle.ZooDir)
 	}
 	return bundle.Load(dir)
-}
-
-// isTerminal reports whether f is a terminal, for progress lines.
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

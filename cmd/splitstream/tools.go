@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,9 +12,12 @@ import (
 
 	"github.com/splitstream/splitstream/entropy/vectors"
 	"github.com/splitstream/splitstream/internal/certs"
+	"github.com/splitstream/splitstream/models"
+	"github.com/splitstream/splitstream/parity"
 )
 
 func init() {
+	register(command{name: "parity", summary: "run a bundle's graphs on its reference vectors with each engine and print the differences from PyTorch", run: runParity})
 	register(command{name: "certs init", summary: "write a development CA, server and client certificate", run: runCerts})
 	register(command{name: "entropy check-vectors", summary: "check the rANS coder against CompressAI test vectors",
 		run: func(ctx context.Context, args []string) error { return runCheckVectors(ctx, args, os.Stdout) }})
@@ -56,23 +60,7 @@ func runCheckVectors(ctx context.Context, args []string, w io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	failed, bad := 0, 0
-	for _, name := range fs.Args() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, err := vectors.CheckFile(name, w)
-		if err != nil {
-			fmt.Fprintf(w, "%s: FAIL: %v\n", name, err)
-			bad++
-			continue
-		}
-		failed += n
-	}
-	if bad > 0 || failed > 0 {
-		return fmt.Errorf("%d file(s) could not be read, %d check(s) failed", bad, failed)
-	}
-	return nil
+	return vectors.CheckFiles(fs.Args(), w)
 }
 
 func runVersion(ctx context.Context, args []string) error {
@@ -85,5 +73,35 @@ func runVersion(ctx context.Context, args []string) error {
 		v = bi.Main.Version
 	}
 	fmt.Printf("splitstream %s %s/%s %s\n", v, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	return nil
+}
+
+func runParity(ctx context.Context, args []string) error {
+	fs := newFlagSet("parity", "[--bundle DIR] [--engines native,ort] [--testset DIR] [--json]",
+		"Run every graph of a bundle on its reference inputs (reference/) with each engine and print\n"+
+			"the largest difference of its outputs from PyTorch's; for a split bundle also code the\n"+
+			"reference latents with the learned codec, and the reference images through the edge, and\n"+
+			"count the strings equal to the reference strings. The exporter calls it as its parity gate.")
+	dir := bundleFlag(fs)
+	engines := fs.String("engines", models.Native+","+models.ORT, "comma-separated engines to run")
+	testset := fs.String("testset", "", "test set folder of the reference images (default: the bundle's, if any)")
+	threads := fs.Int("threads", 0, "threads per graph run (0: the engine's default)")
+	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := loadBundle(*dir)
+	if err != nil {
+		return err
+	}
+	rep, err := parity.Check(ctx, b, parity.Options{Engines: strings.Split(*engines, ","),
+		EngineOptions: models.Options{Threads: *threads}, TestSet: *testset})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(rep)
+	}
+	rep.WriteText(os.Stdout)
 	return nil
 }

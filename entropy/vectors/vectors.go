@@ -191,3 +191,22 @@ func CheckFile(path string, w io.Writer) (failed int, err error) {
 	}
 	return failed, nil
 }
+
+// CheckFiles checks every file as CheckFile does, writing to w, and returns
+// an error that counts the files that could not be read and the checks
+// that failed, or nil when everything matched.
+func CheckFiles(paths []string, w io.Writer) error {
+	failed, bad := 0, 0
+	for _, path := range paths {
+		n, err := CheckFile(path, w)
+		if err != nil {
+			fmt.Fprintf(w, "%s: FAIL: %v\n", path, err)
+			bad++
+		}
+		failed += n
+	}
+	if bad > 0 || failed > 0 {
+		return fmt.Errorf("%d file(s) could not be read, %d check(s) failed", bad, failed)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/splitstream/splitstream/models/internal/onnx"
 )
@@ -427,4 +428,22 @@ func dReduce(c *opCtx) ([]*value, error) {
 		}
 	})
 	return []*value{y}, nil
+}
+
+// Operators returns the ONNX operator types the engine plans, sorted
+// (docs/BUNDLE.md lists them; the exporter checks graphs against that list).
+func Operators() []string {
+	seen := map[string]bool{}
+	for name := range staticOps {
+		seen[name] = true
+	}
+	for name := range dynOps {
+		seen[name] = true
+	}
+	out := make([]string, 0, len(seen))
+	for name := range seen {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
 }

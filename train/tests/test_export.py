@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 from train import data as D
 from train import export as E
+from train import layers as L
+from train import testset as T
 from train.entropy import compress_symbols
 from train.models import GDN
 from train.tests.test_entropy import VECTORS
@@ -72,20 +74,21 @@ def tiny_model():
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
+def bundle(tmp_path_factory, engines):
     out = str(tmp_path_factory.mktemp("zoo"))
     test = D.generate("test", 6, seed=4)
-    E.write_testset(out, test)
-    test = E.load_testset(out)
+    T.write_testset(out, test)
+    test = T.load_testset(out)
     enc, trunk, heads = tiny_model()
     eb = CompressAIStyleBottleneck(3)
-    m = E.export_split_bundle(out, "tiny-es", enc, eb, trunk, heads, test, [0.5] * 3, [0.25] * 3, n_ref=2, batch=4)
+    m = E.export_split_bundle(out, "tiny-es", enc, eb, trunk, heads, test, [0.5] * 3, [0.25] * 3, n_ref=2, batch=4,
+                              engines=engines, quiet=True)
     return out, m, enc, eb, test
 
 
 def test_testset_round_trip(bundle):
     out, _, _, _, test = bundle
-    again = E.load_testset(out)
+    again = T.load_testset(out)
     assert np.array_equal(again["images"], test["images"]) and again["boxes"] == test["boxes"]
     assert os.path.exists(os.path.join(out, "testset", "mask_0005.png"))
 
@@ -159,8 +162,8 @@ def test_fold_gdn_matches_gdn():
             g.beta.add_(0.1)
         m = nn.Sequential(g)
         x = torch.randn(2, 5, 6, 6)
-        plain = E.fold_gdn(m)
-        assert isinstance(plain[0], E.PlainGDN)
+        plain = L.fold_layers(m)
+        assert isinstance(plain[0], L.PlainGDN)
         assert torch.allclose(plain(x), m(x), atol=1e-5)
 
 

@@ -1,0 +1,1 @@
+"""Example models for `python3 -m train.export_model` (docs/IMPORT.md)."""

@@ -1,0 +1,3 @@
+from .gdn import GDN, GDN1
+
+__all__ = ["GDN", "GDN1"]

@@ -1,0 +1,4 @@
+from .bound_ops import LowerBound
+from .parametrizers import NonNegativeParametrizer
+
+__all__ = ["LowerBound", "NonNegativeParametrizer"]
