@@ -144,10 +144,15 @@ func BenchmarkLearn(b *testing.B) {
 		cfg := r.cfg
 		cfg.Features = r.feat
 		cfg.MaxFeatures = 1 << 14
-		name := fmt.Sprintf("%s/%v/%v/min%.2f", r.in, cfg.Features, cfg.Model, cfg.MinScore)
-		if cfg.Model == 0 {
-			name = fmt.Sprintf("%s/%v/default/min%.2f", r.in, cfg.Features, cfg.MinScore)
+		// Zero fields take the defaults: name them so.
+		model, minScore := "default", "default"
+		if cfg.Model != 0 {
+			model = cfg.Model.String()
 		}
+		if cfg.MinScore != 0 {
+			minScore = fmt.Sprint(cfg.MinScore)
+		}
+		name := fmt.Sprintf("%s/%v/%s/min-score-%s", r.in, cfg.Features, model, minScore)
 		b.Run(name, func(b *testing.B) {
 			train := collect(b, bn, trainDir, r.in)
 			test := collect(b, bn, testDir, r.in)
