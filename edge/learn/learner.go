@@ -34,7 +34,8 @@ type Config struct {
 	// makes. Default 2.
 	Epochs int
 	// MinScore is the cloud score (softmax probability of its top-1) a
-	// cloud reply needs to become a label (LearnCloud). Default 0.5.
+	// cloud reply needs to become a label (LearnCloud). Default 0.5; a tiny
+	// positive value takes every reply.
 	MinScore float32
 	// MaxClasses bounds the classes (the cloud's and those that user
 	// labels add). Default 256, at most 65536.
