@@ -115,6 +115,7 @@ type Learner struct {
 	since  int           // samples since the last replay
 	spent  time.Duration // in learn, replays included
 	f, z   []float32
+	scores []float32
 	perm   []int32
 }
 
@@ -294,7 +295,8 @@ func (l *Learner) Predict(y []float32) (Prediction, error) {
 		return Prediction{}, err
 	}
 	l.stats.standardize(l.z, l.f)
-	s := l.model.scores(nil, l.z)
+	s := l.model.scores(l.scores, l.z)
+	l.scores = s
 	best := 0
 	for c, v := range s {
 		if v > s[best] {

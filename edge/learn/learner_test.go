@@ -143,7 +143,7 @@ func TestLearnAllocates(t *testing.T) {
 			if _, err := l.Predict(y); err != nil {
 				t.Fatal(err)
 			}
-		}); n > 1 { // the returned scores
+		}); n != 0 {
 			t.Errorf("%v: Predict allocates %v times per call", f, n)
 		}
 	}
@@ -263,5 +263,36 @@ func TestFeatures(t *testing.T) {
 		if math.Abs(float64(dst[i]-want[i])) > 1e-6 {
 			t.Fatalf("features %v, want %v", dst, want)
 		}
+	}
+}
+
+// TestConcurrent learns and predicts from several goroutines (run with
+// -race): every sample is counted once.
+func TestConcurrent(t *testing.T) {
+	l := testLearner(t, Config{Buffer: 50, EpochEvery: 20})
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			rng := rand.New(rand.NewPCG(40, uint64(g)))
+			for i := range 50 {
+				if err := l.Learn(latentOf(rng, i%3), i%3); err != nil {
+					done <- err
+					return
+				}
+				if _, err := l.Predict(latentOf(rng, 0)); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := l.Info().Samples; got != 200 {
+		t.Fatalf("%d samples counted, want 200", got)
 	}
 }
