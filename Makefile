@@ -8,7 +8,7 @@ PYTHON    ?= /usr/bin/python3
 # it always uses its embedded WebAssembly build and the binary stays static.
 STATIC_TAGS := nodynamic
 # Packages whose tests also run on linux/arm64 under qemu-user.
-ARM64_PKGS ?= ./entropy/... ./models/... ./wire/... ./codec/... ./tasks/...
+ARM64_PKGS ?= ./entropy/... ./models/... ./wire/... ./codec/... ./tasks/... ./edge/learn/...
 
 export SPLITSTREAM_ORT_LIB ?= $(ORT_LIB)
 # The recorded cellular traces (mahimahi format) beside the checkout, for the
