@@ -13,12 +13,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/edge"
 	"github.com/splitstream/splitstream/edge/learn"
 	"github.com/splitstream/splitstream/models"
-	"github.com/splitstream/splitstream/models/bundle"
 	"github.com/splitstream/splitstream/wire"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/edge/learn"
-	"github.com/splitstream/splitstream/models/bundle"
 )
 
 const zoo = "../../models/zoo"

@@ -22,7 +22,7 @@ var layers = []struct {
 	{"bundle", 2},
 	{"tasks/score", 3},
 	{"edge", 4}, {"cloud", 4},
-	{"pipeline", 5},
+	{"pipeline", 5}, {"parity", 5},
 	{"bench", 6},
 	{"cmd", 7},
 	{"internal/e2e", 8},
