@@ -38,6 +38,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
+	"strconv"
 
 	"github.com/quic-go/quic-go"
 )
@@ -120,6 +122,27 @@ func (c Config) ServerID(n uint64) ([]byte, error) {
 	k := min(c.ServerIDLen, 8)
 	copy(sid[c.ServerIDLen-k:], b[8-k:])
 	return sid, nil
+}
+
+// ParseServerID reads a server number as `splitstream cloud --server-id`
+// takes it: a decimal number, or an IPv4 address whose low 16 bits are
+// the number. The address form lets a Kubernetes Deployment, whose pods
+// have no ordinal, give each replica a distinct ID from its pod IP (unique
+// within a pod network of /16 or smaller), and lets a balancer find the
+// pod from the ID and the network's prefix without a table.
+func ParseServerID(s string) (uint64, error) {
+	if ip, err := netip.ParseAddr(s); err == nil {
+		if !ip.Is4() {
+			return 0, fmt.Errorf("quiclb: server ID %q: only IPv4 addresses map to a server ID", s)
+		}
+		b := ip.As4()
+		return uint64(b[2])<<8 | uint64(b[3]), nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("quiclb: server ID %q: want a number or an IPv4 address", s)
+	}
+	return n, nil
 }
 
 // Generator is a quic.ConnectionIDGenerator that puts one server ID in

@@ -229,3 +229,21 @@ func TestRoute(t *testing.T) {
 		}
 	}
 }
+
+func TestParseServerID(t *testing.T) {
+	good := map[string]uint64{"0": 0, "7": 7, "65535": 65535, "10.244.3.17": 3<<8 | 17, "192.168.255.254": 0xfffe}
+	for s, want := range good {
+		n, err := ParseServerID(s)
+		if err != nil || n != want {
+			t.Errorf("ParseServerID(%q) = %d, %v; want %d", s, n, err, want)
+		}
+		if _, err := ForServer(n); err != nil {
+			t.Errorf("ForServer(%d) from %q: %v", n, s, err)
+		}
+	}
+	for _, s := range []string{"", "-1", "x", "fd00::1", "10.0.0"} {
+		if n, err := ParseServerID(s); err == nil {
+			t.Errorf("ParseServerID(%q) = %d, want an error", s, n)
+		}
+	}
+}
