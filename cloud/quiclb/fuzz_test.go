@@ -3,6 +3,8 @@ package quiclb
 import (
 	"bytes"
 	"errors"
+	"net/netip"
+	"strconv"
 	"testing"
 )
 
@@ -69,6 +71,29 @@ func FuzzServerID(f *testing.F) {
 		again, err := g.GenerateConnectionID()
 		if err != nil || !bytes.Equal(again.Bytes(), b) {
 			t.Fatalf("%x decoded to server ID %x, re-encodes to %x (%v)", b, sid, again.Bytes(), err)
+		}
+	})
+}
+
+// FuzzParseServerID: --server-id never panics, and what it accepts is a
+// number that reads back from a decimal, or an IPv4 address's low 16 bits.
+func FuzzParseServerID(f *testing.F) {
+	for _, s := range []string{"0", "65535", "10.244.3.17", "fd00::1", "", "-1", "99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseServerID(s)
+		if err != nil {
+			return
+		}
+		if ip, perr := netip.ParseAddr(s); perr == nil {
+			if b := ip.As4(); n != uint64(b[2])<<8|uint64(b[3]) {
+				t.Fatalf("%q: %d, not the address's low 16 bits", s, n)
+			}
+			return
+		}
+		if back, perr := strconv.ParseUint(s, 10, 64); perr != nil || back != n {
+			t.Fatalf("%q: %d, not its decimal value", s, n)
 		}
 	})
 }
