@@ -15,7 +15,7 @@ export SPLITSTREAM_ORT_LIB ?= $(ORT_LIB)
 # tests that replay them; they skip with a message where there are none.
 export SPLITSTREAM_TRACES ?= $(wildcard $(CURDIR)/../shared/traces)
 
-.PHONY: all build cross ort test test-go test-py test-arm64 demo models clean
+.PHONY: all build cross image ort test test-go test-py test-arm64 demo models clean
 
 all: build
 
@@ -26,6 +26,21 @@ build:
 cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -tags $(STATIC_TAGS) -o $(BIN)/splitstream-linux-amd64 ./cmd/splitstream
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags $(STATIC_TAGS) -o $(BIN)/splitstream-linux-arm64 ./cmd/splitstream
+
+## image: the cloud's OCI image, from scratch: the static binary (as `make cross`
+## builds it), a numeric non-root user, no shell. IMAGE_BUNDLES are baked in under
+## /bundles; set it empty to mount bundles there instead. See docs/DEPLOY.md.
+## PODMAN carries deploy/containers.conf, which these build machines need (runc,
+## cgroupfs, no ulimits); on a normal host use `make image PODMAN=podman`.
+IMAGE         ?= localhost/splitstream:latest
+IMAGE_BUNDLES ?= $(patsubst %/,%,$(filter-out %/testset/,$(wildcard models/zoo/*/)))
+PODMAN        ?= CONTAINERS_CONF=$(CURDIR)/deploy/containers.conf podman
+image:
+	rm -rf $(BIN)/image && mkdir -p $(BIN)/image/bundles
+	CGO_ENABLED=0 $(GO) build -tags $(STATIC_TAGS) -trimpath -o $(BIN)/image/splitstream ./cmd/splitstream
+	for b in $(IMAGE_BUNDLES); do cp -R "$$b" $(BIN)/image/bundles/ || exit 1; done
+	$(PODMAN) build --quiet -f deploy/Containerfile -t $(IMAGE) $(BIN)/image
+	@$(PODMAN) image inspect --format '{{.RepoTags}} {{.Size}} bytes, user {{.Config.User}}, bundles: $(notdir $(IMAGE_BUNDLES))' $(IMAGE)
 
 ## ort: fetch ONNX Runtime's shared library into third_party/ort (ignored by git).
 ort:

@@ -99,6 +99,11 @@ type Options struct {
 	// failing, after it is told to stop: time for a load balancer to stop
 	// sending it new connections. Default 0.
 	DrainDelay time.Duration
+	// ConnectionIDs generates the server's connection IDs; a
+	// quiclb.Generator puts the replica's server ID in each, so that a
+	// QUIC-aware balancer routes a migrated connection back to it.
+	// Default: quic-go's random IDs.
+	ConnectionIDs quic.ConnectionIDGenerator
 	// Registry receives the server's metrics. Default: a new registry.
 	Registry *prometheus.Registry
 	// Logger logs connections and failures. Default: slog.Default().
@@ -257,7 +262,7 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn, tlsConf *tls.Conf
 		tlsConf = tlsConf.Clone()
 		tlsConf.SetSessionTicketKeys(s.opts.TicketKeys)
 	}
-	tr := &quic.Transport{Conn: pc, StatelessResetKey: resetKey(tlsConf), ConnContext: s.limiter.admit}
+	tr := &quic.Transport{Conn: pc, StatelessResetKey: resetKey(tlsConf), ConnContext: s.limiter.admit, ConnectionIDGenerator: s.opts.ConnectionIDs}
 	defer tr.Close()
 	ln, err := tr.ListenEarly(tlsConf, s.QUICConfig())
 	if err != nil {

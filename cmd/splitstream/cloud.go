@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/splitstream/splitstream/cloud"
+	"github.com/splitstream/splitstream/cloud/quiclb"
 	"github.com/splitstream/splitstream/internal/certs"
 	"github.com/splitstream/splitstream/models"
 	"github.com/splitstream/splitstream/wire"
@@ -74,6 +75,14 @@ func cloudLimitFlags(fs *flag.FlagSet) *cloud.Options {
 	fs.StringVar(&so.AdminAddr, "admin", "", "TCP address for /livez, /readyz, /healthz and /metrics (empty: off)")
 	fs.StringVar(&so.AdminAddr, "metrics", "", "the same as --admin (its older name)")
 	fs.DurationVar(&so.DrainDelay, "drain-delay", 0, "on SIGTERM, keep serving this long with /readyz failing before draining, so a load balancer moves away")
+	fs.DurationVar(&so.ShutdownTimeout, "shutdown-timeout", so.ShutdownTimeout, "after the drain delay, how long requests in flight may take before connections close")
+	fs.Func("server-id", "put this replica's ID (0-65535, or an IPv4 address whose low 16 bits are taken) in every connection ID, for a QUIC-LB balancer (docs/DEPLOY.md)", func(v string) error {
+		n, err := quiclb.ParseServerID(v)
+		if err == nil {
+			so.ConnectionIDs, err = quiclb.ForServer(n)
+		}
+		return err
+	})
 	fs.IntVar(&so.QueueSize, "queue", so.QueueSize, "requests that may wait for a worker; more are answered overloaded")
 	fs.IntVar(&so.Workers, "workers", 0, "requests decoded and run at once (0: one per CPU)")
 	fs.IntVar(&so.MaxConns, "max-conns", so.MaxConns, "QUIC connections held at once; more are refused in the handshake")

@@ -25,7 +25,7 @@ var layers = []struct {
 	{"pipeline", 5}, {"parity", 5},
 	{"bench", 6},
 	{"cmd", 7},
-	{"internal/e2e", 8},
+	{"internal/e2e", 8}, {"deploy", 8},
 }
 
 func layerOf(pkg string) (int, string, bool) {
