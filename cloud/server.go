@@ -622,6 +622,11 @@ func (s *Server) work(j *job) {
 		s.opts.Logger.Warn("request failed", "id", j.h.RequestID, "bundle", j.model.Bundle.Name, "err", err)
 		r.Status, r.Message = wire.StatusInternal, limit(err.Error())
 		return
+	case ctx.Err() != nil:
+		// The last stage finished after the deadline: the answer is late,
+		// whatever it says.
+		r.Status, r.Message = wire.StatusDeadlineExceeded, "the request's deadline passed while it ran"
+		return
 	}
 	r.Status = wire.StatusOK
 	r.Results = out.Results
