@@ -179,17 +179,20 @@ func dConv(c *opCtx) ([]*value, error) {
 	f := &fusable{}
 	var run kernel
 	scratch := 0
+	variant := "im2col"
 	if g.grp == g.c && g.m == g.c {
-		run = depthwise(g, opnd(x), w.f, bias, y.id, f, c.b.threads)
+		run, variant = depthwise(g, opnd(x), w.f, bias, y.id, f, c.b.threads), "depthwise"
 	} else {
 		if useShifted(g) {
 			sh := newShifted(g, w.f, c.b.threads)
 			run, scratch = sh.kernel(opnd(x), bias, y.id, f, c.b.threads), sh.size
+			variant = "shifted"
 		} else {
 			run, scratch = convGemm(g, opnd(x), w.f, bias, y.id, f, c.b.threads)
 		}
 	}
 	c.b.add("Conv", c.in[:1], []*value{y}, scratch, run)
+	c.b.describe(fmt.Sprintf("k%dx%d s%d g%d %s", g.kh, g.kw, g.sh, g.grp, variant))
 	c.b.fusable[y.id] = f
 	return []*value{y}, nil
 }

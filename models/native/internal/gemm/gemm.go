@@ -249,21 +249,25 @@ func macro(kern *kernel, mc, nc, kc int, ap, bp, bd []float32, ldb int, c []floa
 		if bd != nil && nw == nr {
 			bpan, bstride = bd[jr:], ldb
 		}
+		micro, kw := kern.micro, nr
+		if nw <= nr/2 && kern.microHalf != nil {
+			micro, kw = kern.microHalf, nr/2
+		}
 		full := mc / mr
-		if nw < nr {
+		if nw < kw {
 			full = 0
 		}
 		if full > 0 {
-			kern.micro(kc, full, ap[:full*mr*kc], bpan, bstride, c[jr:], ldc, acc)
+			micro(kc, full, ap[:full*mr*kc], bpan, bstride, c[jr:], ldc, acc)
 		}
 		for ir := full * mr; ir < mc; ir += mr {
 			apan := ap[ir*kc : (ir+mr)*kc]
 			mh := min(mr, mc-ir)
 			ct := c[ir*ldc+jr:]
-			t := tile[:mr*nr]
-			kern.micro(kc, 1, apan, bpan, bstride, t, nr, false)
+			t := tile[:mr*kw]
+			micro(kc, 1, apan, bpan, bstride, t, kw, false)
 			for i := range mh {
-				row, trow := ct[i*ldc:i*ldc+nw], t[i*nr:i*nr+nw]
+				row, trow := ct[i*ldc:i*ldc+nw], t[i*kw:i*kw+nw]
 				if acc {
 					for j, v := range trow {
 						row[j] += v

@@ -169,13 +169,26 @@ func TestSgemmPanics(t *testing.T) {
 // modes.
 func TestMicroKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
+	type variant struct {
+		name  string
+		nr    int
+		kern  *kernel
+		micro func(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
+	}
+	var variants []variant
 	for _, kern := range kernels() {
-		mr, nr := kern.mr, kern.nr
+		variants = append(variants, variant{kern.name, kern.nr, kern, kern.micro})
+		if kern.microHalf != nil {
+			variants = append(variants, variant{kern.name + "-half", kern.nr / 2, kern, kern.microHalf})
+		}
+	}
+	for _, v := range variants {
+		mr, nr := v.kern.mr, v.nr
 		for _, kc := range []int{1, 2, 3, 4, 5, 7, 8, 9, 33, 256} {
 			for _, tiles := range []int{1, 3} {
-				for _, ldb := range []int{nr, nr + 5} {
+				for _, ldb := range []int{nr, nr + 5, 2 * nr} {
 					for _, acc := range []bool{false, true} {
-						name := fmt.Sprintf("%s/kc=%d/tiles=%d/ldb=%d/acc=%v", kern.name, kc, tiles, ldb, acc)
+						name := fmt.Sprintf("%s/kc=%d/tiles=%d/ldb=%d/acc=%v", v.name, kc, tiles, ldb, acc)
 						t.Run(name, func(t *testing.T) {
 							m := tiles * mr
 							ap, bp := randSlice(r, kc*m), randSlice(r, (kc-1)*ldb+nr)
@@ -195,7 +208,7 @@ func TestMicroKernels(t *testing.T) {
 									want[i*ldc+j] = float32(s)
 								}
 							}
-							kern.micro(kc, tiles, ap, bp, ldb, c, ldc, acc)
+							v.micro(kc, tiles, ap, bp, ldb, c, ldc, acc)
 							checkClose(t, m, ldc, kc, c, want, ldc)
 						})
 					}
