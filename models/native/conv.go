@@ -192,7 +192,8 @@ func dConv(c *opCtx) ([]*value, error) {
 		}
 	}
 	c.b.add("Conv", c.in[:1], []*value{y}, scratch, run)
-	c.b.describe(fmt.Sprintf("k%dx%d s%d g%d %s", g.kh, g.kw, g.sh, g.grp, variant))
+	flops := 2 * g.n * g.m * g.oh * g.ow * (g.c / g.grp) * g.kh * g.kw
+	c.b.describe(fmt.Sprintf("k%dx%d s%d g%d %s %.1f MFLOP", g.kh, g.kw, g.sh, g.grp, variant, float64(flops)/1e6))
 	c.b.fusable[y.id] = f
 	return []*value{y}, nil
 }
@@ -252,15 +253,11 @@ func convGemm(g convGeom, x operand, w, bias []float32, yid int, f *fusable, thr
 			if bias != nil || act != nil {
 				for r := range mg {
 					seg := yg[r*ohw+j0 : r*ohw+j1]
+					bv := float32(0)
 					if bias != nil {
-						bv := bias[gi*mg+r]
-						for i := range seg {
-							seg[i] += bv
-						}
+						bv = bias[gi*mg+r]
 					}
-					if act != nil {
-						act.apply(seg, seg)
-					}
+					epilogue(seg, 0, seg, 0, 1, tn, bv, act)
 				}
 			}
 		})

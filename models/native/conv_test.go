@@ -14,12 +14,13 @@ import (
 type convCase struct {
 	c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group int
 	bias, transpose                                           bool
+	relu                                                      bool // a Relu node after, fused
 	oph, opw                                                  int // ConvTranspose output_padding
 }
 
 func (tc convCase) String() string {
-	return fmt.Sprintf("c%d_%dx%d_m%d_k%dx%d_s%dx%d_d%dx%d_p%d%d%d%d_g%d_b%v_t%v", tc.c, tc.h, tc.w, tc.m, tc.kh, tc.kw,
-		tc.sh, tc.sw, tc.dh, tc.dw, tc.pt, tc.pl, tc.pb, tc.pr, tc.group, tc.bias, tc.transpose)
+	return fmt.Sprintf("c%d_%dx%d_m%d_k%dx%d_s%dx%d_d%dx%d_p%d%d%d%d_g%d_b%v_t%v_r%v", tc.c, tc.h, tc.w, tc.m, tc.kh, tc.kw,
+		tc.sh, tc.sw, tc.dh, tc.dw, tc.pt, tc.pl, tc.pb, tc.pr, tc.group, tc.bias, tc.transpose, tc.relu)
 }
 
 func randSlice(rng *rand.Rand, n int) []float32 {
@@ -53,6 +54,10 @@ func convModel(tc convCase, w, b []float32, wshape []int64) *onnx.Model {
 		Initializers: []*onnx.Tensor{{Name: "w", Dims: wshape, DataType: onnx.TypeFloat, Float: w}},
 		Inputs:       []onnx.ValueInfo{{Name: "x", ElemType: onnx.TypeFloat, Shape: []int64{-1, int64(tc.c), int64(tc.h), int64(tc.w)}}},
 		Outputs:      []onnx.ValueInfo{{Name: "y", ElemType: onnx.TypeFloat}}}
+	if tc.relu {
+		n.Outputs[0] = "pre"
+		g.Nodes = append(g.Nodes, &onnx.Node{OpType: "Relu", Inputs: []string{"pre"}, Outputs: []string{"y"}})
+	}
 	if b != nil {
 		n.Inputs = append(n.Inputs, "b")
 		g.Initializers = append(g.Initializers, &onnx.Tensor{Name: "b", Dims: []int64{int64(len(b))}, DataType: onnx.TypeFloat, Float: b})
@@ -149,6 +154,13 @@ func TestConvAgainstNaive(t *testing.T) {
 		{c: 33, h: 11, w: 10, m: 5, kh: 3, kw: 2, sh: 3, sw: 1, dh: 1, dw: 3, pt: 0, pl: 2, pb: 2, pr: 0, group: 1, bias: true},
 		{c: 32, h: 6, w: 6, m: 4, kh: 2, kw: 2, sh: 1, sw: 1, dh: 1, dw: 1, group: 1},
 		{c: 32, h: 8, w: 17, m: 3, kh: 3, kw: 4, sh: 2, sw: 3, dh: 1, dw: 2, pt: 1, pl: 3, pb: 0, pr: 1, group: 1, bias: true},
+		// The shipped graphs' sizes: several row bands and column tiles
+		// with 3 threads, output rows split between tiles, fused ReLU.
+		{c: 32, h: 24, w: 24, m: 48, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, relu: true},
+		{c: 64, h: 6, w: 6, m: 128, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, relu: true},
+		{c: 48, h: 24, w: 24, m: 24, kh: 2, kw: 2, sh: 1, sw: 1, dh: 1, dw: 1, group: 1, bias: true},
+		{c: 24, h: 23, w: 23, m: 128, kh: 2, kw: 2, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 0, pr: 0, group: 1, bias: true, relu: true},
+		{c: 48, h: 24, w: 24, m: 10, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, group: 1, bias: true, relu: true},
 		{c: 8, h: 6, w: 5, m: 6, kh: 4, kw: 4, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, transpose: true},
 		{c: 4, h: 5, w: 7, m: 6, kh: 3, kw: 2, sh: 3, sw: 2, dh: 2, dw: 1, pt: 0, pl: 1, pb: 2, pr: 0, group: 2, transpose: true, oph: 1, opw: 1},
 	}
@@ -183,6 +195,9 @@ func TestConvAgainstNaive(t *testing.T) {
 					t.Fatalf("shape %v, want [%d %d %d %d]", got, n, tc.m, oh, ow)
 				}
 				for i, v := range out[0].Data {
+					if tc.relu {
+						want[i] = max(want[i], 0)
+					}
 					if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
 						t.Fatalf("element %d: %v, want %v", i, v, want[i])
 					}

@@ -15,15 +15,15 @@ import "github.com/splitstream/splitstream/models/native/internal/gemm"
 // product) is large enough for the GEMM to run well; the stride-2 5x5
 // convolution of the Entropic Student's encoder is the case in point.
 type shifted struct {
-	g                  convGeom
-	qy0, qx0           int // smallest row and column shift
-	ph, pw             int // padded phase plane size
-	plane, chanStride  int
-	n                  int // columns of the wide output: (oh-1)*pw + ow
-	packed             *gemm.PackedA
-	off                []int // B row c*kh*kw + ky*kw + kx: its view's offset
-	tile, tiles, items int
-	size               int // scratch: planes + per-worker wide output tiles
+	g                 convGeom
+	qy0, qx0          int // smallest row and column shift
+	ph, pw            int // padded phase plane size
+	plane, chanStride int
+	n                 int // columns of the wide output: (oh-1)*pw + ow
+	split             workSplit
+	packed            []*gemm.PackedA // W by the split's row bands
+	off               []int           // B row c*kh*kw + ky*kw + kx: its view's offset
+	size              int             // scratch: planes + per-worker wide output tiles
 }
 
 // useShifted reports whether convShifted suits g (one group assumed).
@@ -43,9 +43,12 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 	s.chanStride = g.sh * g.sw * s.plane
 	s.n = (g.oh-1)*s.pw + g.ow
 	kk := g.kh * g.kw
+	// Column tiles of the wide output: small enough that a tile of C
+	// stays in cache across the kh*kw accumulations.
+	s.split = splitWork(g.m, s.n, g.c*kk, threads, (256<<10)/4/g.m)
 	// W is M x (C*kh*kw) as stored; its column c*kk + ky*kw + kx meets
 	// the view of channel c shifted by (ky, kx).
-	s.packed = gemm.PackA(g.m, g.c*kk, w, g.c*kk)
+	s.packed = s.split.packBands(w, g.c*kk, g.c*kk)
 	s.off = make([]int, g.c*kk)
 	for c := range g.c {
 		for ky := range g.kh {
@@ -60,14 +63,7 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 			}
 		}
 	}
-	// Column tiles of the wide output: small enough that a tile of C
-	// stays in cache across the kh*kw accumulations.
-	s.tile = max(64, (256<<10)/4/g.m)
-	s.tile = min(s.tile, max(16, s.n/(8*max(threads, 1))))
-	s.tile = min((s.tile+15)&^15, s.n)
-	s.tiles = (s.n + s.tile - 1) / s.tile
-	s.items = g.n * s.tiles
-	s.size = g.n*g.c*s.chanStride + threads*g.m*s.tile
+	s.size = g.n*g.c*s.chanStride + threads*s.split.band*s.split.tile
 	return s
 }
 
@@ -127,39 +123,54 @@ func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads
 		planes := sc[:planesSize]
 		wide := sc[planesSize:]
 		s.prepare(xs, planes, tm, threads)
-		tm.parallelWorkers(s.items, 1, threads, func(worker, item, _ int) {
-			n, t := item/s.tiles, item%s.tiles
-			j0 := t * s.tile
-			tn := min(j0+s.tile, s.n) - j0
-			c := wide[worker*g.m*s.tile : worker*g.m*s.tile+g.m*tn]
+		sp := s.split
+		per := sp.band * sp.tile
+		tm.parallelWorkers(g.n*sp.items(), 1, threads, func(worker, item, _ int) {
+			n := item / sp.items()
+			r0, r1, j0, j1 := sp.item(item % sp.items())
+			tn := j1 - j0
+			c := wide[worker*per : worker*per+(r1-r0)*tn]
 			pl := planes[n*g.c*s.chanStride : (n+1)*g.c*s.chanStride]
-			gemm.SgemmPackedRows(s.packed, tn, pl[j0:], s.off, c, tn, false, 1)
+			gemm.SgemmPackedRows(s.packed[r0/sp.band], tn, pl[j0:], s.off, c, tn, false, 1)
 			// Copy the valid columns out: wide column j is output
 			// (j / pw, j % pw) when j % pw < ow.
 			yb := ys[n*g.m*ohw:]
-			for m := range g.m {
-				row := c[m*tn : (m+1)*tn]
-				out := yb[m*ohw : (m+1)*ohw]
+			for m := r0; m < r1; m++ {
+				bv := float32(0)
 				if bias != nil {
-					bv := bias[m]
-					for i := range row {
-						row[i] += bv
-					}
+					bv = bias[m]
 				}
-				if act != nil {
-					act.apply(row, row)
-				}
-				for j := j0; j < j0+tn; {
-					oy, ox := j/s.pw, j%s.pw
-					if ox >= g.ow {
-						j += s.pw - ox
-						continue
-					}
-					end := min(j0+tn, j+g.ow-ox)
-					copy(out[oy*g.ow+ox:oy*g.ow+ox+end-j], row[j-j0:end-j0])
-					j = end
-				}
+				s.copyOut(yb[m*ohw:(m+1)*ohw], c[(m-r0)*tn:(m-r0+1)*tn], j0, bv, act)
 			}
 		})
+	}
+}
+
+// copyOut writes the valid columns among wide columns [j0, j0+len(row))
+// of one output channel, row, into its output plane out, adding bias and
+// applying act: wide column j is output (j / pw, j % pw) when
+// j % pw < ow. The output rows the tile covers whole go in one call.
+func (s *shifted) copyOut(out, row []float32, j0 int, bias float32, act *activation) {
+	g, pw := s.g, s.pw
+	j1 := j0 + len(row)
+	seg := func(oy, rows, lo, hi int) {
+		// rows output rows from oy, columns [lo, hi) of each.
+		dst := out[oy*g.ow+lo:]
+		epilogue(dst, g.ow, row[oy*pw+lo-j0:], pw, rows, hi-lo, bias, act)
+	}
+	full0, full1 := ceilDiv(j0, pw), floorDiv(j1-g.ow, pw)+1 // whole rows [full0, full1)
+	if full0 >= full1 {
+		full0, full1 = -1, -1 // none: every row is partial
+	}
+	for oy := j0 / pw; oy*pw < j1; oy++ {
+		if oy == full0 {
+			seg(oy, full1-full0, 0, g.ow)
+			oy = full1 - 1
+			continue
+		}
+		lo, hi := max(j0-oy*pw, 0), min(j1-oy*pw, g.ow)
+		if lo < hi {
+			seg(oy, 1, lo, hi)
+		}
 	}
 }

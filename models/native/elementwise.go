@@ -157,6 +157,21 @@ func (act activation) apply(dst, src []float32) {
 	}
 }
 
+// epilogue sets dst[r*ds+j] = act(src[r*ss+j] + bias) for r < rows and
+// j < cols (act nil: the identity): a convolution's bias and fused
+// activation for one output channel, in one pass when act is ReLU.
+func epilogue(dst []float32, ds int, src []float32, ss, rows, cols int, bias float32, act *activation) {
+	relu := act != nil && act.op == uRelu
+	biasRows(dst, ds, src, ss, rows, cols, bias, relu)
+	if act == nil || relu {
+		return
+	}
+	for r := range rows {
+		d := dst[r*ds : r*ds+cols]
+		act.apply(d, d)
+	}
+}
+
 func dUnary(c *opCtx) ([]*value, error) {
 	x, err := c.need(0)
 	if err != nil {

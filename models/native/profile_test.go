@@ -17,6 +17,7 @@ import (
 // BenchmarkZooProfile runs every shipped graph (../zoo/*/*.onnx) at 1 and
 // 2 threads and logs the time per step and per operator (run with -v).
 func BenchmarkZooProfile(b *testing.B) {
+	pause, _ := time.ParseDuration(os.Getenv("PROFILE_PAUSE"))
 	graphs, _ := filepath.Glob(filepath.Join("..", "zoo", "*", "*.onnx"))
 	if len(graphs) == 0 {
 		b.Skip("no shipped graphs under ../zoo")
@@ -55,6 +56,11 @@ func BenchmarkZooProfile(b *testing.B) {
 				}
 				var prof Profile
 				for b.Loop() {
+					if pause > 0 {
+						b.StopTimer()
+						time.Sleep(pause)
+						b.StartTimer()
+					}
 					if _, err := m.RunProfiled(ctx, in, &prof); err != nil {
 						b.Fatal(err)
 					}

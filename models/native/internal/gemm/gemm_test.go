@@ -287,7 +287,7 @@ func TestPackers(t *testing.T) {
 			}
 			u := tc.unit
 			for _, kc := range []int{1, 7, 8, 9, 16, 75, 256} {
-				for _, w := range []int{1, u - 1, u, u + 3, 5*u + 1} {
+				for _, w := range []int{1, u/2 + 5, u - 1, u, u + 3, 5*u + 1} {
 					checked++
 					ld := max(kc, w) + 3
 					src := randSlice(r, max(kc, w)*ld)

@@ -203,3 +203,114 @@ hstore:
 	JNE  htile
 	VZEROUPPER
 	RET
+
+// func packBRows32AVX512(kc, panels int, b []float32, off []int, dst []float32, lo, hi int)
+// Packs the kc rows b[off[p]:] into dst in packB's layout for nr = 32:
+// panels whole 32-column panels, then, when lo is not zero, one partial
+// panel whose columns are selected by the masks lo (columns 0-15) and hi
+// (16-31), the others zero.
+TEXT ·packBRows32AVX512(SB), NOSPLIT, $0-104
+	MOVQ  kc+0(FP), CX
+	MOVQ  panels+8(FP), R9
+	MOVQ  b_base+16(FP), R13
+	MOVQ  off_base+40(FP), R14
+	MOVQ  dst_base+64(FP), DI
+	MOVQ  lo+88(FP), AX
+	KMOVW AX, K1
+	MOVQ  hi+96(FP), AX
+	KMOVW AX, K2
+	MOVQ  lo+88(FP), R15
+	MOVQ  CX, R10
+	SHLQ  $7, R10 // panel stride in bytes: kc*32*4
+
+rrow:
+	TESTQ CX, CX
+	JEQ   rdone
+	MOVQ  (R14), R11
+	LEAQ  (R13)(R11*4), R11
+	MOVQ  DI, R12
+	MOVQ  R9, BX
+
+rpanel:
+	TESTQ   BX, BX
+	JEQ     rtail
+	VMOVUPS (R11), Z0
+	VMOVUPS 64(R11), Z1
+	VMOVUPS Z0, (R12)
+	VMOVUPS Z1, 64(R12)
+	ADDQ    $128, R11
+	ADDQ    R10, R12
+	DECQ    BX
+	JMP     rpanel
+
+rtail:
+	TESTQ     R15, R15
+	JEQ       rnextrow
+	VMOVUPS.Z (R11), K1, Z0
+	VMOVUPS.Z 64(R11), K2, Z1
+	VMOVUPS   Z0, (R12)
+	VMOVUPS   Z1, 64(R12)
+
+rnextrow:
+	ADDQ $8, R14
+	ADDQ $128, DI
+	DECQ CX
+	JMP  rrow
+
+rdone:
+	VZEROUPPER
+	RET
+
+// func packB32AVX512(kc, panels int, b []float32, ldb int, dst []float32, lo, hi int)
+// packBRows32AVX512 for the kc rows of B at b with row stride ldb.
+TEXT ·packB32AVX512(SB), NOSPLIT, $0-88
+	MOVQ  kc+0(FP), CX
+	MOVQ  panels+8(FP), R9
+	MOVQ  b_base+16(FP), R13
+	MOVQ  ldb+40(FP), DX
+	SHLQ  $2, DX
+	MOVQ  dst_base+48(FP), DI
+	MOVQ  lo+72(FP), AX
+	KMOVW AX, K1
+	MOVQ  hi+80(FP), AX
+	KMOVW AX, K2
+	MOVQ  lo+72(FP), R15
+	MOVQ  CX, R10
+	SHLQ  $7, R10 // panel stride in bytes: kc*32*4
+
+brow:
+	TESTQ CX, CX
+	JEQ   bdone
+	MOVQ  R13, R11
+	MOVQ  DI, R12
+	MOVQ  R9, BX
+
+bpanel:
+	TESTQ   BX, BX
+	JEQ     btail
+	VMOVUPS (R11), Z0
+	VMOVUPS 64(R11), Z1
+	VMOVUPS Z0, (R12)
+	VMOVUPS Z1, 64(R12)
+	ADDQ    $128, R11
+	ADDQ    R10, R12
+	DECQ    BX
+	JMP     bpanel
+
+btail:
+	TESTQ     R15, R15
+	JEQ       bnextrow
+	VMOVUPS.Z (R11), K1, Z0
+	VMOVUPS.Z 64(R11), K2, Z1
+	VMOVUPS   Z0, (R12)
+	VMOVUPS   Z1, 64(R12)
+
+bnextrow:
+	ADDQ DX, R13
+	ADDQ $128, DI
+	DECQ CX
+	JMP  brow
+
+bdone:
+	VZEROUPPER
+	RET

@@ -81,3 +81,9 @@ func SgemmPackedRows(pa *PackedA, n int, b []float32, boff []int, c []float32, l
 	checkMatrix("SgemmPackedRows", "c", c, pa.m, n, ldc)
 	run(pa.m, n, pa.k, aSource{packed: pa}, b, 0, boff, false, c, ldc, accumulate, threads)
 }
+
+// TileShape returns the rows and columns of the micro-tile of the kernel
+// this CPU runs: products whose m and n are multiples of them compute no
+// padding, and a caller splitting a product among threads should cut it
+// on those multiples.
+func TileShape() (mr, nr int) { return activeKernel.mr, activeKernel.nr }
