@@ -15,7 +15,7 @@ type convCase struct {
 	c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group int
 	bias, transpose                                           bool
 	relu                                                      bool // a Relu node after, fused
-	oph, opw                                                  int // ConvTranspose output_padding
+	oph, opw                                                  int  // ConvTranspose output_padding
 }
 
 func (tc convCase) String() string {
