@@ -206,3 +206,34 @@ func TestConvAgainstNaive(t *testing.T) {
 		}
 	}
 }
+
+// TestConvFoldedShifted plans a shifted-GEMM convolution whose input is a
+// constant, so that it runs once at plan time (with its pinned planes
+// made there), and checks the result.
+func TestConvFoldedShifted(t *testing.T) {
+	tc := convCase{c: 32, h: 6, w: 6, m: 8, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1}
+	rng := rand.New(rand.NewPCG(7, 8))
+	w := randSlice(rng, tc.m*tc.c*9)
+	x := randSlice(rng, tc.c*36)
+	mod := convModel(tc, w, nil, []int64{int64(tc.m), int64(tc.c), 3, 3})
+	g := mod.Graph
+	g.Initializers = append(g.Initializers, &onnx.Tensor{Name: "x", Dims: []int64{1, int64(tc.c), 6, 6}, DataType: onnx.TypeFloat, Float: x})
+	g.Nodes[0].Outputs[0] = "conv"
+	g.Nodes = append(g.Nodes, &onnx.Node{OpType: "Add", Inputs: []string{"conv", "in"}, Outputs: []string{"y"}})
+	g.Inputs = []onnx.ValueInfo{{Name: "in", ElemType: onnx.TypeFloat, Shape: []int64{1, int64(tc.m), 6, 6}}}
+	m, err := Load(mod, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	out, err := m.Run(context.Background(), []Tensor{{Shape: []int{1, tc.m, 6, 6}, Data: make([]float32, tc.m*36)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, _ := naiveConv(tc, 1, x, w, nil)
+	for i, v := range out[0].Data {
+		if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
+			t.Fatalf("element %d: %v, want %v", i, v, want[i])
+		}
+	}
+}

@@ -23,7 +23,8 @@ type shifted struct {
 	split             workSplit
 	packed            []*gemm.PackedA // W by the split's row bands
 	off               []int           // B row c*kh*kw + ky*kw + kx: its view's offset
-	size              int             // scratch: planes + per-worker wide output tiles
+	planesSize        int             // the zero-bordered phase planes (pinned)
+	size              int             // scratch: per-worker wide output tiles
 }
 
 // useShifted reports whether convShifted suits g (one group assumed).
@@ -63,11 +64,14 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 			}
 		}
 	}
-	s.size = g.n*g.c*s.chanStride + threads*s.split.band*s.split.tile
+	s.planesSize = g.n * g.c * s.chanStride
+	s.size = threads * s.split.band * s.split.tile
 	return s
 }
 
-// prepare writes the zero-bordered phase planes of x into buf.
+// prepare writes the phase planes of x into buf, leaving the borders
+// around them as they are: zero, since nothing else writes buf (it is
+// pinned).
 func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
 	g := s.g
 	hw := g.h * g.w
@@ -77,6 +81,9 @@ func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
 			for ry := range g.sh {
 				for rx := range g.sw {
 					out := buf[c*s.chanStride+(ry*g.sw+rx)*s.plane:][:s.plane]
+					off := s.qx0*g.sw + rx
+					lo := clamp(ceilDiv(-off, g.sw), 0, s.pw)
+					hi := clamp(floorDiv(g.w-1-off, g.sw)+1, lo, s.pw)
 					for a := range s.ph {
 						row := out[a*s.pw : (a+1)*s.pw]
 						// Padded row a holds phase row a+qy0, i.e. input
@@ -84,15 +91,9 @@ func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
 						// column (b+qx0)*sw + rx.
 						iy := (a+s.qy0)*g.sh + ry
 						if iy < 0 || iy >= g.h {
-							clear(row)
 							continue
 						}
 						src := in[iy*g.w : (iy+1)*g.w]
-						off := s.qx0*g.sw + rx
-						lo := clamp(ceilDiv(-off, g.sw), 0, s.pw)
-						hi := clamp(floorDiv(g.w-1-off, g.sw)+1, lo, s.pw)
-						clear(row[:lo])
-						clear(row[hi:])
 						seg := row[lo:hi]
 						switch g.sw {
 						case 1:
@@ -113,15 +114,15 @@ func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
 	})
 }
 
-func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads int) kernel {
+// kernel returns the step; planesID is a pinned buffer of planesSize.
+func (s *shifted) kernel(x operand, bias []float32, yid, planesID int, f *fusable, threads int) kernel {
 	g := s.g
 	ohw := g.oh * g.ow
-	planesSize := g.n * g.c * s.chanStride
 	return func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := x.get(bufs), bufs[yid]
 		act := f.act
-		planes := sc[:planesSize]
-		wide := sc[planesSize:]
+		planes := bufs[planesID]
+		wide := sc[:s.size]
 		s.prepare(xs, planes, tm, threads)
 		sp := s.split
 		per := sp.band * sp.tile
