@@ -61,3 +61,12 @@ func biasRowsGo(dst []float32, ds int, src []float32, ss, rows, cols int, bias f
 		}
 	}
 }
+
+// lerpGo sets dst[i] = a[i] + w*(b[i]-a[i]) for i < len(dst): one output
+// row of a bilinear resize from two rows already interpolated along x.
+func lerpGo(dst, a, b []float32, w float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	for i := range dst {
+		dst[i] = a[i] + w*(b[i]-a[i])
+	}
+}

@@ -12,6 +12,7 @@ var (
 	gather2 = pick(gather2AVX, gather2Go)
 	// biasRows needs AVX-512 for its masked tails.
 	biasRows = pickIf(cpu.X86.HasAVX512F, biasRowsAVX512, biasRowsGo)
+	lerp     = pickIf(cpu.X86.HasAVX512F, lerpAVX512, lerpGo)
 )
 
 func pickIf[F any](ok bool, fast, portable F) F {
@@ -19,6 +20,11 @@ func pickIf[F any](ok bool, fast, portable F) F {
 		return fast
 	}
 	return portable
+}
+
+func lerpAVX512(dst, a, b []float32, w float32) {
+	_, _ = a[:len(dst)], b[:len(dst)]
+	lerpAsm(dst, a, b, w)
 }
 
 func biasRowsAVX512(dst []float32, ds int, src []float32, ss, rows, cols int, bias float32, relu bool) {
@@ -85,3 +91,8 @@ func gather2Asm(dst, src []float32)
 //
 //go:noescape
 func biasRowsAsm(dst []float32, ds int, src []float32, ss, rows, cols int, bias float32, relu bool)
+
+// lerpAsm is lerpGo (AVX-512).
+//
+//go:noescape
+func lerpAsm(dst, a, b []float32, w float32)

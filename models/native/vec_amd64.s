@@ -269,3 +269,49 @@ bnext:
 bdone:
 	VZEROUPPER
 	RET
+
+// func lerpAsm(dst, a, b []float32, w float32)
+// dst[i] = a[i] + w*(b[i]-a[i]) (subtract, multiply, add: no FMA, so that
+// it rounds as the Go body does), 16 at a time, the tail under a mask.
+TEXT ·lerpAsm(SB), NOSPLIT, $0-76
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         dst_len+8(FP), CX
+	MOVQ         a_base+24(FP), SI
+	MOVQ         b_base+48(FP), DX
+	VBROADCASTSS w+72(FP), Z3
+	MOVQ         CX, R8
+	ANDQ         $15, CX
+	MOVL         $1, BX
+	SHLL         CX, BX
+	DECL         BX
+	KMOVW        BX, K1
+	SHRQ         $4, R8
+
+lloop:
+	TESTQ   R8, R8
+	JEQ     ltail
+	VMOVUPS (SI), Z0
+	VMOVUPS (DX), Z1
+	VSUBPS  Z0, Z1, Z1
+	VMULPS  Z3, Z1, Z1
+	VADDPS  Z0, Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    R8
+	JMP     lloop
+
+ltail:
+	TESTQ     CX, CX
+	JEQ       ldone
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VSUBPS    Z0, Z1, Z1
+	VMULPS    Z3, Z1, Z1
+	VADDPS    Z0, Z1, Z1
+	VMOVUPS   Z1, K1, (DI)
+
+ldone:
+	VZEROUPPER
+	RET

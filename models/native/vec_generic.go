@@ -8,4 +8,5 @@ var (
 	gdnMul   = gdnMulGo
 	gather2  = gather2Go
 	biasRows = biasRowsGo
+	lerp     = lerpGo
 )

@@ -26,6 +26,7 @@ func TestVecMatchesGo(t *testing.T) {
 			{"gdnDiv", func(d []float32) { gdnDiv(d, x, 0.25) }, func(d []float32) { gdnDivGo(d, x, 0.25) }},
 			{"gdnMul", func(d []float32) { gdnMul(d, x, 1e-3) }, func(d []float32) { gdnMulGo(d, x, 1e-3) }},
 			{"gather2", func(d []float32) { gather2(d[:(n+1)/2], x) }, func(d []float32) { gather2Go(d[:(n+1)/2], x) }},
+			{"lerp", func(d []float32) { lerp(d, x, pooled, 0.3) }, func(d []float32) { lerpGo(d, x, pooled, 0.3) }},
 		}
 		for _, tt := range tests {
 			got := append(make([]float32, 0, n+1), pooled...)
