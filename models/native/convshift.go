@@ -64,7 +64,9 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 			}
 		}
 	}
-	s.planesSize = g.n * g.c * s.chanStride
+	// The slack after the last plane lets the GEMM read whole panels of
+	// the last rows in place (gemm's microRows) rather than pack them.
+	s.planesSize = g.n*g.c*s.chanStride + 64
 	s.size = threads * s.split.band * s.split.tile
 	return s
 }
@@ -131,7 +133,7 @@ func (s *shifted) kernel(x operand, bias []float32, yid, planesID int, f *fusabl
 			r0, r1, j0, j1 := sp.item(item % sp.items())
 			tn := j1 - j0
 			c := wide[worker*per : worker*per+(r1-r0)*tn]
-			pl := planes[n*g.c*s.chanStride : (n+1)*g.c*s.chanStride]
+			pl := planes[n*g.c*s.chanStride:]
 			gemm.SgemmPackedRows(s.packed[r0/sp.band], tn, pl[j0:], s.off, c, tn, false, 1)
 			// Copy the valid columns out: wide column j is output
 			// (j / pw, j % pw) when j % pw < ow.

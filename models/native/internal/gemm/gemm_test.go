@@ -45,7 +45,7 @@ func checkClose(t *testing.T, m, n, k int, got []float32, want []float32, ldc in
 	for i := range m {
 		for j := range n {
 			g, w := got[i*ldc+j], want[i*ldc+j]
-			if math.Abs(float64(g-w)) > tol {
+			if !(math.Abs(float64(g-w)) <= tol) { // NaN fails too
 				t.Fatalf("C[%d,%d] = %v, want %v (tol %g)", i, j, g, w, tol)
 			}
 		}
@@ -329,24 +329,32 @@ func TestSgemmPackedRows(t *testing.T) {
 			for _, s := range testShapes {
 				for _, acc := range []bool{false, true} {
 					for _, threads := range []int{1, 2} {
-						name := fmt.Sprintf("%dx%dx%d/acc=%v/threads=%d", s.m, s.n, s.k, acc, threads)
-						t.Run(name, func(t *testing.T) {
-							src := randSlice(r, s.n+3*s.k+7)
-							off := make([]int, s.k)
-							b := make([]float32, max(s.k*s.n, 1))
-							for p := range off {
-								off[p] = r.IntN(len(src) - s.n + 1)
-								copy(b[p*s.n:], src[off[p]:off[p]+s.n])
-							}
-							ldc := s.n + 3
-							a := randSlice(r, max(s.m*s.k, 1))
-							c := randSlice(r, max(s.m*ldc, 1))
-							want := append([]float32(nil), c...)
-							naive(s.m, s.n, s.k, a, max(s.k, 1), b, s.n, false, want, ldc, acc)
-							pa := PackA(s.m, s.k, a, max(s.k, 1))
-							SgemmPackedRows(pa, s.n, src, off, c, ldc, acc, threads)
-							checkClose(t, s.m, s.n, s.k, c, want, ldc)
-						})
+						// slack: NaNs after the rows, which lets the
+						// kernel read B's rows in place (microRows),
+						// and must not reach C.
+						for _, slack := range []int{0, 64} {
+							name := fmt.Sprintf("%dx%dx%d/acc=%v/threads=%d/slack=%d", s.m, s.n, s.k, acc, threads, slack)
+							t.Run(name, func(t *testing.T) {
+								src := randSlice(r, s.n+3*s.k+7)
+								off := make([]int, s.k)
+								b := make([]float32, max(s.k*s.n, 1))
+								for p := range off {
+									off[p] = r.IntN(len(src) - s.n + 1)
+									copy(b[p*s.n:], src[off[p]:off[p]+s.n])
+								}
+								for range slack {
+									src = append(src, float32(math.NaN()))
+								}
+								ldc := s.n + 3
+								a := randSlice(r, max(s.m*s.k, 1))
+								c := randSlice(r, max(s.m*ldc, 1))
+								want := append([]float32(nil), c...)
+								naive(s.m, s.n, s.k, a, max(s.k, 1), b, s.n, false, want, ldc, acc)
+								pa := PackA(s.m, s.k, a, max(s.k, 1))
+								SgemmPackedRows(pa, s.n, src, off, c, ldc, acc, threads)
+								checkClose(t, s.m, s.n, s.k, c, want, ldc)
+							})
+						}
 					}
 				}
 			}

@@ -8,7 +8,27 @@ package gemm
 // (multiples of 8); on a CPU with two 512-bit FMA pipes it does twice the
 // work per cycle of the AVX2 kernel.
 var avx512Kernel = &kernel{name: "avx512f8x32", mr: 8, nr: 32, micro: micro8x32, microHalf: micro8x16,
-	packB: packB32, packBRows: packBRows32}
+	packB: packB32, packBRows: packBRows32, microRows: micro8x32Rows, microRowsHalf: micro8x16Rows}
+
+// micro8x32Rows checks the bounds that micro8x32RowsAVX512 relies on (every
+// row b[off[p]:] holds 32 columns: maxOff is the largest offset) and calls
+// it.
+func micro8x32Rows(kc, tiles int, ap, b []float32, off []int, maxOff int, c []float32, ldc int, acc bool) {
+	_ = ap[tiles*kc*8-1]
+	_ = off[kc-1]
+	_ = b[maxOff+31]
+	_ = c[(tiles*8-1)*ldc+31]
+	micro8x32RowsAVX512(kc, tiles, ap, b, off[:kc], c, ldc, acc)
+}
+
+// micro8x16Rows is micro8x32Rows for tiles 16 columns wide.
+func micro8x16Rows(kc, tiles int, ap, b []float32, off []int, maxOff int, c []float32, ldc int, acc bool) {
+	_ = ap[tiles*kc*8-1]
+	_ = off[kc-1]
+	_ = b[maxOff+15]
+	_ = c[(tiles*8-1)*ldc+15]
+	micro8x16RowsAVX512(kc, tiles, ap, b, off[:kc], c, ldc, acc)
+}
 
 // tailMasks returns the AVX-512 masks of the first w < 32 columns of a
 // panel: columns 0-15 and 16-31.
@@ -78,3 +98,13 @@ func packB32AVX512(kc, panels int, b []float32, ldb int, dst []float32, lo, hi i
 //
 //go:noescape
 func packBRows32AVX512(kc, panels int, b []float32, off []int, dst []float32, lo, hi int)
+
+// micro8x32RowsAVX512 is micro8x32AVX512 with row p of B at b[off[p]:].
+//
+//go:noescape
+func micro8x32RowsAVX512(kc, tiles int, ap, b []float32, off []int, c []float32, ldc int, acc bool)
+
+// micro8x16RowsAVX512 is micro8x16AVX512 with row p of B at b[off[p]:].
+//
+//go:noescape
+func micro8x16RowsAVX512(kc, tiles int, ap, b []float32, off []int, c []float32, ldc int, acc bool)

@@ -314,3 +314,163 @@ bnextrow:
 bdone:
 	VZEROUPPER
 	RET
+
+// ROWB32 (ROWB16) loads B's row for this step, at (BX) + off[p]*4 with off at (R14),
+// into Z16 (and Z17 for 32 columns), and moves R14 on.
+#define ROWB32 \
+	MOVQ    (R14), R11;       \
+	LEAQ    (BX)(R11*4), R12; \
+	ADDQ    $8, R14;          \
+	VMOVUPS (R12), Z16;       \
+	VMOVUPS 64(R12), Z17
+
+#define ROWB16 \
+	MOVQ    (R14), R11;       \
+	LEAQ    (BX)(R11*4), R12; \
+	ADDQ    $8, R14;          \
+	VMOVUPS (R12), Z16
+
+// FMA32 multiplies the 8 A values at aoff(AX) into the 8x32 tile with B's
+// row in Z16, Z17.
+#define FMA32(aoff) \
+	VBROADCASTSS aoff(AX), Z18;   \
+	VBROADCASTSS aoff+4(AX), Z19; \
+	VBROADCASTSS aoff+8(AX), Z20; \
+	VBROADCASTSS aoff+12(AX), Z21; \
+	VFMADD231PS  Z16, Z18, Z0;    \
+	VFMADD231PS  Z17, Z18, Z1;    \
+	VFMADD231PS  Z16, Z19, Z2;    \
+	VFMADD231PS  Z17, Z19, Z3;    \
+	VFMADD231PS  Z16, Z20, Z4;    \
+	VFMADD231PS  Z17, Z20, Z5;    \
+	VFMADD231PS  Z16, Z21, Z6;    \
+	VFMADD231PS  Z17, Z21, Z7;    \
+	VBROADCASTSS aoff+16(AX), Z22; \
+	VBROADCASTSS aoff+20(AX), Z23; \
+	VBROADCASTSS aoff+24(AX), Z24; \
+	VBROADCASTSS aoff+28(AX), Z25; \
+	VFMADD231PS  Z16, Z22, Z8;    \
+	VFMADD231PS  Z17, Z22, Z9;    \
+	VFMADD231PS  Z16, Z23, Z10;   \
+	VFMADD231PS  Z17, Z23, Z11;   \
+	VFMADD231PS  Z16, Z24, Z12;   \
+	VFMADD231PS  Z17, Z24, Z13;   \
+	VFMADD231PS  Z16, Z25, Z14;   \
+	VFMADD231PS  Z17, Z25, Z15
+
+#define FMA16(aoff) \
+	VBROADCASTSS aoff(AX), Z18;   \
+	VBROADCASTSS aoff+4(AX), Z19; \
+	VBROADCASTSS aoff+8(AX), Z20; \
+	VBROADCASTSS aoff+12(AX), Z21; \
+	VFMADD231PS  Z16, Z18, Z0;    \
+	VFMADD231PS  Z16, Z19, Z1;    \
+	VFMADD231PS  Z16, Z20, Z2;    \
+	VFMADD231PS  Z16, Z21, Z3;    \
+	VBROADCASTSS aoff+16(AX), Z22; \
+	VBROADCASTSS aoff+20(AX), Z23; \
+	VBROADCASTSS aoff+24(AX), Z24; \
+	VBROADCASTSS aoff+28(AX), Z25; \
+	VFMADD231PS  Z16, Z22, Z4;    \
+	VFMADD231PS  Z16, Z23, Z5;    \
+	VFMADD231PS  Z16, Z24, Z6;    \
+	VFMADD231PS  Z16, Z25, Z7
+
+// func micro8x32RowsAVX512(kc, tiles int, ap, b []float32, off []int, c []float32, ldc int, acc bool)
+// micro8x32AVX512 with B's rows read in place, gathered by offset: row p
+// is b[off[p]:] (no packed panel).
+TEXT ·micro8x32RowsAVX512(SB), NOSPLIT, $0-121
+	MOVQ    tiles+8(FP), R10
+	MOVQ    ap_base+16(FP), AX
+	MOVQ    b_base+40(FP), BX
+	MOVQ    c_base+88(FP), DI
+	MOVQ    ldc+112(FP), DX
+	SHLQ    $2, DX
+	MOVBLZX acc+120(FP), R8
+
+gtile:
+	MOVQ kc+0(FP), CX
+	MOVQ off_base+64(FP), R14
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+gloop:
+	ROWB32
+	FMA32(0)
+	ADDQ $32, AX
+	DECQ CX
+	JNE  gloop
+
+	STORE2(Z0, Z1)
+	STORE2(Z2, Z3)
+	STORE2(Z4, Z5)
+	STORE2(Z6, Z7)
+	STORE2(Z8, Z9)
+	STORE2(Z10, Z11)
+	STORE2(Z12, Z13)
+	STORE2(Z14, Z15)
+
+	DECQ R10
+	JNE  gtile
+	VZEROUPPER
+	RET
+
+// func micro8x16RowsAVX512(kc, tiles int, ap, b []float32, off []int, c []float32, ldc int, acc bool)
+// micro8x32RowsAVX512 for tiles 16 columns wide.
+TEXT ·micro8x16RowsAVX512(SB), NOSPLIT, $0-121
+	MOVQ    tiles+8(FP), R10
+	MOVQ    ap_base+16(FP), AX
+	MOVQ    b_base+40(FP), BX
+	MOVQ    c_base+88(FP), DI
+	MOVQ    ldc+112(FP), DX
+	SHLQ    $2, DX
+	MOVBLZX acc+120(FP), R8
+
+ghtile:
+	MOVQ kc+0(FP), CX
+	MOVQ off_base+64(FP), R14
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+ghloop:
+	ROWB16
+	FMA16(0)
+	ADDQ $32, AX
+	DECQ CX
+	JNE  ghloop
+
+	STORE1(Z0)
+	STORE1(Z1)
+	STORE1(Z2)
+	STORE1(Z3)
+	STORE1(Z4)
+	STORE1(Z5)
+	STORE1(Z6)
+	STORE1(Z7)
+
+	DECQ R10
+	JNE  ghtile
+	VZEROUPPER
+	RET
