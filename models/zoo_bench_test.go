@@ -16,8 +16,10 @@ import (
 // each iteration runs native then ort on the same input, each after a short
 // idle pause so that one engine's spinning threads do not run into the
 // other's run. It reports each engine's median ms per run, the ratio
-// native/ort of the medians, and native's allocations per run after
-// warm-up. Run with a fixed count, e.g.
+// native/ort of the medians, the same for each engine's fastest run (on
+// a machine shared with other work, what each does when it has the
+// cores), and native's allocations per run after warm-up. Run with a
+// fixed count, e.g.
 //
 //	go test ./models -run '^$' -bench Zoo -benchtime 30x
 func BenchmarkZoo(b *testing.B) {
@@ -76,10 +78,14 @@ func benchSideBySide(b *testing.B, path string, threads int, lib string) {
 		to = append(to, run(ort).Seconds()*1e3)
 	}
 	mn, mo := median(tn), median(to)
+	bn, bo := slices.Min(tn), slices.Min(to)
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(mn, "native-ms")
 	b.ReportMetric(mo, "ort-ms")
 	b.ReportMetric(mn/mo, "ratio")
+	b.ReportMetric(bn, "native-best-ms")
+	b.ReportMetric(bo, "ort-best-ms")
+	b.ReportMetric(bn/bo, "best-ratio")
 	b.ReportMetric(allocs, "native-allocs/run")
 }
 

@@ -160,6 +160,7 @@ func TestConvAgainstNaive(t *testing.T) {
 		{c: 64, h: 6, w: 6, m: 128, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, relu: true},
 		{c: 48, h: 24, w: 24, m: 24, kh: 2, kw: 2, sh: 1, sw: 1, dh: 1, dw: 1, group: 1, bias: true},
 		{c: 24, h: 23, w: 23, m: 128, kh: 2, kw: 2, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 0, pr: 0, group: 1, bias: true, relu: true},
+		{c: 31, h: 8, w: 8, m: 256, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, relu: true},
 		{c: 48, h: 24, w: 24, m: 10, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, group: 1, bias: true, relu: true},
 		{c: 8, h: 6, w: 5, m: 6, kh: 4, kw: 4, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, transpose: true},
 		{c: 4, h: 5, w: 7, m: 6, kh: 3, kw: 2, sh: 3, sw: 2, dh: 2, dw: 1, pt: 0, pl: 1, pb: 2, pr: 0, group: 2, transpose: true, oph: 1, opw: 1},
