@@ -185,7 +185,7 @@ func dConv(c *opCtx) ([]*value, error) {
 	} else {
 		if useShifted(g) {
 			sh := newShifted(g, w.f, c.b.threads)
-			run, scratch = sh.kernel(opnd(x), bias, y.id, c.b.pin(sh.planesSize), f, c.b.threads), sh.size
+			run, scratch = sh.kernel(opnd(x), bias, y.id, f, c.b.threads), sh.size
 			variant = "shifted"
 		} else {
 			run, scratch = convGemm(g, opnd(x), w.f, bias, y.id, f, c.b.threads)

@@ -209,8 +209,7 @@ func TestConvAgainstNaive(t *testing.T) {
 }
 
 // TestConvFoldedShifted plans a shifted-GEMM convolution whose input is a
-// constant, so that it runs once at plan time (with its pinned planes
-// made there), and checks the result.
+// constant, so that it runs once at plan time, and checks the result.
 func TestConvFoldedShifted(t *testing.T) {
 	tc := convCase{c: 32, h: 6, w: 6, m: 8, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1}
 	rng := rand.New(rand.NewPCG(7, 8))

@@ -23,8 +23,8 @@ type shifted struct {
 	split             workSplit
 	packed            []*gemm.PackedA // W by the split's row bands
 	off               []int           // B row c*kh*kw + ky*kw + kx: its view's offset
-	planesSize        int             // the zero-bordered phase planes (pinned)
-	size              int             // scratch: per-worker wide output tiles
+	planesSize        int             // the zero-bordered phase planes
+	size              int             // scratch: planes + per-worker wide output tiles
 }
 
 // useShifted reports whether convShifted suits g (one group assumed).
@@ -67,13 +67,13 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 	// The slack after the last plane lets the GEMM read whole panels of
 	// the last rows in place (gemm's microRows) rather than pack them.
 	s.planesSize = g.n*g.c*s.chanStride + 64
-	s.size = threads * s.split.band * s.split.tile
+	s.size = s.planesSize + threads*s.split.band*s.split.tile
 	return s
 }
 
-// prepare writes the phase planes of x into buf, leaving the borders
-// around them as they are: zero, since nothing else writes buf (it is
-// pinned).
+// prepare writes the zero-bordered phase planes of x into buf. The
+// borders are a few values per row, zeroed by plain loops: memclr calls
+// for one or two values cost more than the values.
 func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
 	g := s.g
 	hw := g.h * g.w
@@ -93,9 +93,12 @@ func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
 						// column (b+qx0)*sw + rx.
 						iy := (a+s.qy0)*g.sh + ry
 						if iy < 0 || iy >= g.h {
+							zero(row)
 							continue
 						}
 						src := in[iy*g.w : (iy+1)*g.w]
+						zero(row[:lo])
+						zero(row[hi:])
 						seg := row[lo:hi]
 						switch g.sw {
 						case 1:
@@ -116,16 +119,16 @@ func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
 	})
 }
 
-// kernel returns the step; planesID is a pinned buffer of planesSize.
-func (s *shifted) kernel(x operand, bias []float32, yid, planesID int, f *fusable, threads int) kernel {
+func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads int) kernel {
 	g := s.g
 	ohw := g.oh * g.ow
 	return func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := x.get(bufs), bufs[yid]
 		act := f.act
-		planes := bufs[planesID]
-		wide := sc[:s.size]
+		planes := sc[:s.planesSize]
+		wide := sc[s.planesSize:s.size]
 		s.prepare(xs, planes, tm, threads)
+		clear(planes[s.planesSize-64:]) // the slack: zero, not stale
 		sp := s.split
 		per := sp.band * sp.tile
 		tm.parallelWorkers(g.n*sp.items(), 1, threads, func(worker, item, _ int) {
@@ -175,5 +178,12 @@ func (s *shifted) copyOut(out, row []float32, j0 int, bias float32, act *activat
 		if lo < hi {
 			seg(oy, 1, lo, hi)
 		}
+	}
+}
+
+// zero sets s to zeros with a plain loop (see prepare).
+func zero(s []float32) {
+	for i := 0; i < len(s); i++ {
+		s[i] = 0
 	}
 }

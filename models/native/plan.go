@@ -43,22 +43,6 @@ type builder struct {
 	// an activation in place; uses counts the readers of each value name.
 	fusable map[int]*fusable
 	uses    map[string]int
-	// pinned marks buffers (by value id) that keep their contents from
-	// run to run: never shared with another value, zero when a workspace
-	// is made.
-	pinned []int
-}
-
-// pin returns the id of a buffer of n floats that no other value shares,
-// zero at first and kept across runs: for data that only the step that
-// asked for it writes, such as the zero borders around a convolution's
-// input, written once instead of on every run.
-func (b *builder) pin(n int) int {
-	id := len(b.sizes)
-	b.sizes = append(b.sizes, n)
-	b.base = append(b.base, id)
-	b.pinned = append(b.pinned, id)
-	return id
 }
 
 func (b *builder) newDyn(shape []int) (*value, error) {
@@ -123,9 +107,6 @@ func (b *builder) fold(mark int, outs []*value) {
 			}
 		}
 	}
-	for _, id := range b.pinned {
-		bufs[id] = make([]float32, b.sizes[id])
-	}
 	scratch := make([]float32, b.scratch)
 	for _, s := range b.steps[mark:] {
 		s.run(bufs, scratch, nil)
@@ -149,7 +130,6 @@ type plan struct {
 	sizes   []int    // value id -> element count
 	threads int
 	scratch int
-	pinned  int // physical buffers that are pinned (see builder.pin)
 
 	mu      sync.Mutex
 	pool    []*workspace // idle workspaces
@@ -200,10 +180,6 @@ func (b *builder) allocate(inputs []int, outputs []*value) *plan {
 	for _, id := range inputs {
 		touch(id, -1)
 	}
-	for _, id := range b.pinned {
-		touch(id, -1)
-		touch(id, len(b.steps))
-	}
 	for s, st := range b.steps {
 		for _, id := range st.out {
 			touch(id, s)
@@ -217,7 +193,7 @@ func (b *builder) allocate(inputs []int, outputs []*value) *plan {
 			touch(v.id, len(b.steps))
 		}
 	}
-	p := &plan{steps: b.steps, inputs: inputs, outputs: outputs, scratch: b.scratch, phys: make([]int, nv), sizes: b.sizes, threads: b.threads, pinned: len(b.pinned)}
+	p := &plan{steps: b.steps, inputs: inputs, outputs: outputs, scratch: b.scratch, phys: make([]int, nv), sizes: b.sizes, threads: b.threads}
 	rootPhys := make([]int, nv)
 	for i := range rootPhys {
 		rootPhys[i] = -1
