@@ -148,7 +148,7 @@ func TestConvAgainstNaive(t *testing.T) {
 		{c: 5, h: 11, w: 7, m: 5, kh: 3, kw: 3, sh: 3, sw: 1, dh: 2, dw: 1, pt: 3, pl: 0, pb: 1, pr: 2, group: 5},
 		{c: 8, h: 10, w: 10, m: 4, kh: 4, kw: 4, sh: 4, sw: 4, dh: 1, dw: 1, group: 2},
 		{c: 2, h: 3, w: 2, m: 3, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 2, pb: 1, pr: 2, group: 1, bias: true},
-		// 32 or more channels: the shifted-GEMM path.
+		// More of the shifted-GEMM path (every ungrouped kernel over 1x1).
 		{c: 32, h: 15, w: 13, m: 8, kh: 5, kw: 5, sh: 2, sw: 2, dh: 1, dw: 1, pt: 2, pl: 2, pb: 2, pr: 2, group: 1},
 		{c: 40, h: 9, w: 12, m: 7, kh: 3, kw: 3, sh: 1, sw: 1, dh: 2, dw: 2, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true},
 		{c: 33, h: 11, w: 10, m: 5, kh: 3, kw: 2, sh: 3, sw: 1, dh: 1, dw: 3, pt: 0, pl: 2, pb: 2, pr: 0, group: 1, bias: true},
