@@ -21,7 +21,8 @@ type shifted struct {
 	qy0, qx0          int // smallest row and column shift
 	ph, pw            int // padded phase plane size
 	plane, chanStride int
-	n                 int // columns of the wide output: (oh-1)*pw + ow
+	n                 int    // columns of the wide output: (oh-1)*pw + ow
+	used              []bool // phase ry*sw+rx is read by some tap
 	split             workSplit
 	packed            []*gemm.PackedA // W by the split's row bands
 	off               []int           // B row c*kh*kw + ky*kw + kx: its view's offset
@@ -29,10 +30,11 @@ type shifted struct {
 	size              int             // scratch: planes + per-worker wide output tiles
 }
 
-// useShifted reports whether convShifted suits g: one group, a kernel
-// larger than 1x1.
+// useShifted reports whether convShifted suits g: one group, and not a
+// plain 1x1 (which reads its input in place as B).
 func useShifted(g convGeom) bool {
-	return g.grp == 1 && g.kh*g.kw > 1
+	pointwise := g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt+g.pl+g.pb+g.pr == 0
+	return g.grp == 1 && !pointwise
 }
 
 func newShifted(g convGeom, w []float32, threads int) *shifted {
@@ -54,6 +56,7 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 	// the view of channel c shifted by (ky, kx).
 	s.packed = s.split.packBands(w, g.c*kk, g.c*kk)
 	s.off = make([]int, g.c*kk)
+	s.used = make([]bool, g.sh*g.sw)
 	for c := range g.c {
 		for ky := range g.kh {
 			offy := ky*g.dh - g.pt
@@ -63,6 +66,7 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 				offx := kx*g.dw - g.pl
 				qx := floorDiv(offx, g.sw)
 				rx := offx - qx*g.sw
+				s.used[ry*g.sw+rx] = true
 				s.off[c*kk+ky*g.kw+kx] = c*s.chanStride + (ry*g.sw+rx)*s.plane + (qy-s.qy0)*s.pw + (qx - s.qx0)
 			}
 		}
@@ -85,6 +89,9 @@ func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
 			in := x[c*hw : (c+1)*hw]
 			for ry := range g.sh {
 				for rx := range g.sw {
+					if !s.used[ry*g.sw+rx] {
+						continue // no tap reads it (a 1x1 stride-2 kernel reads one of four)
+					}
 					out := buf[c*s.chanStride+(ry*g.sw+rx)*s.plane:][:s.plane]
 					off := s.qx0*g.sw + rx
 					lo := clamp(ceilDiv(-off, g.sw), 0, s.pw)
