@@ -83,50 +83,59 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 // for one or two values cost more than the values.
 func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
 	g := s.g
+	if g.n*g.c*g.h*g.w < parallelMin {
+		// Small: on the caller, without a closure to allocate.
+		s.fill(x, buf, 0, g.n*g.c)
+		return
+	}
+	tm.parallelFor(g.n*g.c, threads, func(lo, hi int) { s.fill(x, buf, lo, hi) })
+}
+
+// fill writes the planes of input channels (times images) [lo, hi).
+func (s *shifted) fill(x, buf []float32, lo, hi int) {
+	g := s.g
 	hw := g.h * g.w
-	tm.parallelFor(g.n*g.c, threads, func(lo, hi int) {
-		for c := lo; c < hi; c++ {
-			in := x[c*hw : (c+1)*hw]
-			for ry := range g.sh {
-				for rx := range g.sw {
-					if !s.used[ry*g.sw+rx] {
-						continue // no tap reads it (a 1x1 stride-2 kernel reads one of four)
+	for c := lo; c < hi; c++ {
+		in := x[c*hw : (c+1)*hw]
+		for ry := range g.sh {
+			for rx := range g.sw {
+				if !s.used[ry*g.sw+rx] {
+					continue // no tap reads it (a 1x1 stride-2 kernel reads one of four)
+				}
+				out := buf[c*s.chanStride+(ry*g.sw+rx)*s.plane:][:s.plane]
+				off := s.qx0*g.sw + rx
+				lo := clamp(ceilDiv(-off, g.sw), 0, s.pw)
+				hi := clamp(floorDiv(g.w-1-off, g.sw)+1, lo, s.pw)
+				for a := range s.ph {
+					row := out[a*s.pw : (a+1)*s.pw]
+					// Padded row a holds phase row a+qy0, i.e. input
+					// row (a+qy0)*sh + ry; column b holds input
+					// column (b+qx0)*sw + rx.
+					iy := (a+s.qy0)*g.sh + ry
+					if iy < 0 || iy >= g.h {
+						zero(row)
+						continue
 					}
-					out := buf[c*s.chanStride+(ry*g.sw+rx)*s.plane:][:s.plane]
-					off := s.qx0*g.sw + rx
-					lo := clamp(ceilDiv(-off, g.sw), 0, s.pw)
-					hi := clamp(floorDiv(g.w-1-off, g.sw)+1, lo, s.pw)
-					for a := range s.ph {
-						row := out[a*s.pw : (a+1)*s.pw]
-						// Padded row a holds phase row a+qy0, i.e. input
-						// row (a+qy0)*sh + ry; column b holds input
-						// column (b+qx0)*sw + rx.
-						iy := (a+s.qy0)*g.sh + ry
-						if iy < 0 || iy >= g.h {
-							zero(row)
-							continue
+					src := in[iy*g.w : (iy+1)*g.w]
+					zero(row[:lo])
+					zero(row[hi:])
+					seg := row[lo:hi]
+					switch g.sw {
+					case 1:
+						copy(seg, src[lo+off:hi+off])
+					case 2:
+						if len(seg) > 0 {
+							gather2(seg, src[lo*2+off:(hi-1)*2+off+1])
 						}
-						src := in[iy*g.w : (iy+1)*g.w]
-						zero(row[:lo])
-						zero(row[hi:])
-						seg := row[lo:hi]
-						switch g.sw {
-						case 1:
-							copy(seg, src[lo+off:hi+off])
-						case 2:
-							if len(seg) > 0 {
-								gather2(seg, src[lo*2+off:(hi-1)*2+off+1])
-							}
-						default:
-							for b := range seg {
-								seg[b] = src[(lo+b)*g.sw+off]
-							}
+					default:
+						for b := range seg {
+							seg[b] = src[(lo+b)*g.sw+off]
 						}
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
 func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads int) kernel {
