@@ -15,7 +15,9 @@ import (
 )
 
 // BenchmarkZooProfile runs every shipped graph (../zoo/*/*.onnx) at 1 and
-// 2 threads and logs the time per step and per operator (run with -v).
+// 2 threads and logs the time per step and per operator (run with -v), with
+// each step's best run. PROFILE_PAUSE (a duration, e.g. 20ms) idles before
+// each run, as BenchmarkZoo does, to see the runs that start cold.
 func BenchmarkZooProfile(b *testing.B) {
 	pause, _ := time.ParseDuration(os.Getenv("PROFILE_PAUSE"))
 	graphs, _ := filepath.Glob(filepath.Join("..", "zoo", "*", "*.onnx"))
