@@ -130,3 +130,44 @@ func TestParityORT(t *testing.T) {
 		})
 	}
 }
+
+// TestParityZoo runs every graph of every shipped bundle (zoo/*/*.onnx) on
+// both engines at 1 and 2 threads and compares the outputs: the graphs the
+// engines are timed on in BenchmarkZoo.
+func TestParityZoo(t *testing.T) {
+	lib := ortLib(t)
+	graphs, err := filepath.Glob(filepath.Join("zoo", "*", "*.onnx"))
+	if err != nil || len(graphs) == 0 {
+		t.Skipf("no shipped graphs under zoo/: %v", err)
+	}
+	rng := rand.New(rand.NewPCG(rand.Uint64(), 3))
+	for _, path := range graphs {
+		t.Run(path, func(t *testing.T) {
+			ref, err := OpenFile(ORT, path, Options{Threads: 1, ORTLibrary: lib})
+			if errors.Is(err, ErrNoCgo) {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Close()
+			in := randomInputs(ref, 1, rng)
+			want, err := ref.Run(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, threads := range []int{1, 2} {
+				nat, err := OpenFile(Native, path, Options{Threads: threads})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := nat.Run(context.Background(), in)
+				nat.Close()
+				if err != nil {
+					t.Fatalf("threads %d: %v", threads, err)
+				}
+				compareOutputs(t, got, want)
+			}
+		})
+	}
+}

@@ -179,17 +179,21 @@ func dConv(c *opCtx) ([]*value, error) {
 	f := &fusable{}
 	var run kernel
 	scratch := 0
+	variant := "im2col"
 	if g.grp == g.c && g.m == g.c {
-		run = depthwise(g, opnd(x), w.f, bias, y.id, f, c.b.threads)
+		run, variant = depthwise(g, opnd(x), w.f, bias, y.id, f, c.b.threads), "depthwise"
 	} else {
 		if useShifted(g) {
 			sh := newShifted(g, w.f, c.b.threads)
 			run, scratch = sh.kernel(opnd(x), bias, y.id, f, c.b.threads), sh.size
+			variant = "shifted"
 		} else {
 			run, scratch = convGemm(g, opnd(x), w.f, bias, y.id, f, c.b.threads)
 		}
 	}
 	c.b.add("Conv", c.in[:1], []*value{y}, scratch, run)
+	flops := 2 * g.n * g.m * g.oh * g.ow * (g.c / g.grp) * g.kh * g.kw
+	c.b.describe(fmt.Sprintf("k%dx%d s%d g%d %s %.1f MFLOP", g.kh, g.kw, g.sh, g.grp, variant, float64(flops)/1e6))
 	c.b.fusable[y.id] = f
 	return []*value{y}, nil
 }
@@ -206,22 +210,19 @@ func convGemm(g convGeom, x operand, w, bias []float32, yid int, f *fusable, thr
 	k := cg * g.kh * g.kw
 	ohw := g.oh * g.ow
 	pointwise := g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt+g.pl+g.pb+g.pr == 0
-	// Tiles: the columns of one tile should stay in cache, and there
-	// should be a few tiles per worker to balance the load.
-	tile := max(64, (512<<10)/4/max(k, 1))
-	tile = min(tile, max(16, ohw/(8*max(threads, 1))))
-	tile = (tile + 15) &^ 15
-	tile = min(tile, ohw)
-	tiles := (ohw + tile - 1) / tile
+	// Tiles: the columns of one tile should stay in cache; with more
+	// threads, a few items per worker (splitWork).
+	sp := splitWork(mg, ohw, k, threads, max(64, (512<<10)/4/max(k, 1)))
 	src := newPlanes(g)
 	scratch := src.size
 	if !pointwise {
-		scratch += threads * k * tile
+		scratch += threads * k * sp.tile
 	}
-	items := g.n * g.grp * tiles
-	packed := make([]*gemm.PackedA, g.grp)
+	per := sp.items()
+	items := g.n * g.grp * per
+	packed := make([][]*gemm.PackedA, g.grp)
 	for gi := range packed {
-		packed[gi] = gemm.PackA(mg, k, w[gi*mg*k:], k)
+		packed[gi] = sp.packBands(w[gi*mg*k:], k, k)
 	}
 	return func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := x.get(bufs), bufs[yid]
@@ -229,11 +230,9 @@ func convGemm(g convGeom, x operand, w, bias []float32, yid int, f *fusable, thr
 		planes := src.prepare(xs, sc[:src.size], tm, threads)
 		cols := sc[src.size:]
 		tm.parallelWorkers(items, 1, threads, func(worker, lo, _ int) {
-			t := lo % tiles
-			gi := (lo / tiles) % g.grp
-			n := lo / (tiles * g.grp)
-			j0 := t * tile
-			j1 := min(j0+tile, ohw)
+			r0, r1, j0, j1 := sp.item(lo % per)
+			gi := (lo / per) % g.grp
+			n := lo / (per * g.grp)
 			tn := j1 - j0
 			yg := ys[(n*g.m+gi*mg)*ohw:]
 			var b []float32
@@ -241,23 +240,19 @@ func convGemm(g convGeom, x operand, w, bias []float32, yid int, f *fusable, thr
 			if pointwise {
 				b = xs[(n*g.c+gi*cg)*ohw+j0:]
 			} else {
-				b = cols[worker*k*tile : worker*k*tile+k*tn]
+				b = cols[worker*k*sp.tile : worker*k*sp.tile+k*tn]
 				src.im2col(planes, n*g.c+gi*cg, cg, j0, j1, b)
 				ldb = tn
 			}
-			gemm.SgemmPacked(packed[gi], tn, b, ldb, yg[j0:], ohw, false, 1)
+			gemm.SgemmPacked(packed[gi][r0/sp.band], tn, b, ldb, yg[r0*ohw+j0:], ohw, false, 1)
 			if bias != nil || act != nil {
-				for r := range mg {
+				for r := r0; r < r1; r++ {
 					seg := yg[r*ohw+j0 : r*ohw+j1]
+					bv := float32(0)
 					if bias != nil {
-						bv := bias[gi*mg+r]
-						for i := range seg {
-							seg[i] += bv
-						}
+						bv = bias[gi*mg+r]
 					}
-					if act != nil {
-						act.apply(seg, seg)
-					}
+					epilogue(seg, 0, seg, 0, 1, tn, bv, act)
 				}
 			}
 		})

@@ -14,12 +14,13 @@ import (
 type convCase struct {
 	c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group int
 	bias, transpose                                           bool
-	oph, opw                                                  int // ConvTranspose output_padding
+	relu                                                      bool // a Relu node after, fused
+	oph, opw                                                  int  // ConvTranspose output_padding
 }
 
 func (tc convCase) String() string {
-	return fmt.Sprintf("c%d_%dx%d_m%d_k%dx%d_s%dx%d_d%dx%d_p%d%d%d%d_g%d_b%v_t%v", tc.c, tc.h, tc.w, tc.m, tc.kh, tc.kw,
-		tc.sh, tc.sw, tc.dh, tc.dw, tc.pt, tc.pl, tc.pb, tc.pr, tc.group, tc.bias, tc.transpose)
+	return fmt.Sprintf("c%d_%dx%d_m%d_k%dx%d_s%dx%d_d%dx%d_p%d%d%d%d_g%d_b%v_t%v_r%v", tc.c, tc.h, tc.w, tc.m, tc.kh, tc.kw,
+		tc.sh, tc.sw, tc.dh, tc.dw, tc.pt, tc.pl, tc.pb, tc.pr, tc.group, tc.bias, tc.transpose, tc.relu)
 }
 
 func randSlice(rng *rand.Rand, n int) []float32 {
@@ -53,6 +54,10 @@ func convModel(tc convCase, w, b []float32, wshape []int64) *onnx.Model {
 		Initializers: []*onnx.Tensor{{Name: "w", Dims: wshape, DataType: onnx.TypeFloat, Float: w}},
 		Inputs:       []onnx.ValueInfo{{Name: "x", ElemType: onnx.TypeFloat, Shape: []int64{-1, int64(tc.c), int64(tc.h), int64(tc.w)}}},
 		Outputs:      []onnx.ValueInfo{{Name: "y", ElemType: onnx.TypeFloat}}}
+	if tc.relu {
+		n.Outputs[0] = "pre"
+		g.Nodes = append(g.Nodes, &onnx.Node{OpType: "Relu", Inputs: []string{"pre"}, Outputs: []string{"y"}})
+	}
 	if b != nil {
 		n.Inputs = append(n.Inputs, "b")
 		g.Initializers = append(g.Initializers, &onnx.Tensor{Name: "b", Dims: []int64{int64(len(b))}, DataType: onnx.TypeFloat, Float: b})
@@ -143,12 +148,22 @@ func TestConvAgainstNaive(t *testing.T) {
 		{c: 5, h: 11, w: 7, m: 5, kh: 3, kw: 3, sh: 3, sw: 1, dh: 2, dw: 1, pt: 3, pl: 0, pb: 1, pr: 2, group: 5},
 		{c: 8, h: 10, w: 10, m: 4, kh: 4, kw: 4, sh: 4, sw: 4, dh: 1, dw: 1, group: 2},
 		{c: 2, h: 3, w: 2, m: 3, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 2, pb: 1, pr: 2, group: 1, bias: true},
-		// 32 or more channels: the shifted-GEMM path.
+		// More of the shifted-GEMM path (every ungrouped kernel over 1x1).
 		{c: 32, h: 15, w: 13, m: 8, kh: 5, kw: 5, sh: 2, sw: 2, dh: 1, dw: 1, pt: 2, pl: 2, pb: 2, pr: 2, group: 1},
 		{c: 40, h: 9, w: 12, m: 7, kh: 3, kw: 3, sh: 1, sw: 1, dh: 2, dw: 2, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true},
 		{c: 33, h: 11, w: 10, m: 5, kh: 3, kw: 2, sh: 3, sw: 1, dh: 1, dw: 3, pt: 0, pl: 2, pb: 2, pr: 0, group: 1, bias: true},
 		{c: 32, h: 6, w: 6, m: 4, kh: 2, kw: 2, sh: 1, sw: 1, dh: 1, dw: 1, group: 1},
 		{c: 32, h: 8, w: 17, m: 3, kh: 3, kw: 4, sh: 2, sw: 3, dh: 1, dw: 2, pt: 1, pl: 3, pb: 0, pr: 1, group: 1, bias: true},
+		// The shipped graphs' sizes: several row bands and column tiles
+		// with 3 threads, output rows split between tiles, fused ReLU.
+		{c: 32, h: 24, w: 24, m: 48, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, relu: true},
+		{c: 64, h: 6, w: 6, m: 128, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, relu: true},
+		{c: 48, h: 24, w: 24, m: 24, kh: 2, kw: 2, sh: 1, sw: 1, dh: 1, dw: 1, group: 1, bias: true},
+		{c: 24, h: 23, w: 23, m: 128, kh: 2, kw: 2, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 0, pr: 0, group: 1, bias: true, relu: true},
+		{c: 32, h: 24, w: 24, m: 64, kh: 1, kw: 1, sh: 2, sw: 2, dh: 1, dw: 1, group: 1, bias: true},
+		{c: 5, h: 7, w: 6, m: 4, kh: 1, kw: 1, sh: 1, sw: 2, dh: 1, dw: 1, pt: 1, pl: 0, pb: 2, pr: 1, group: 1, relu: true},
+		{c: 31, h: 8, w: 8, m: 256, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, relu: true},
+		{c: 48, h: 24, w: 24, m: 10, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, group: 1, bias: true, relu: true},
 		{c: 8, h: 6, w: 5, m: 6, kh: 4, kw: 4, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, transpose: true},
 		{c: 4, h: 5, w: 7, m: 6, kh: 3, kw: 2, sh: 3, sw: 2, dh: 2, dw: 1, pt: 0, pl: 1, pb: 2, pr: 0, group: 2, transpose: true, oph: 1, opw: 1},
 	}
@@ -183,11 +198,44 @@ func TestConvAgainstNaive(t *testing.T) {
 					t.Fatalf("shape %v, want [%d %d %d %d]", got, n, tc.m, oh, ow)
 				}
 				for i, v := range out[0].Data {
+					if tc.relu {
+						want[i] = max(want[i], 0)
+					}
 					if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
 						t.Fatalf("element %d: %v, want %v", i, v, want[i])
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestConvFoldedShifted plans a shifted-GEMM convolution whose input is a
+// constant, so that it runs once at plan time, and checks the result.
+func TestConvFoldedShifted(t *testing.T) {
+	tc := convCase{c: 32, h: 6, w: 6, m: 8, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1}
+	rng := rand.New(rand.NewPCG(7, 8))
+	w := randSlice(rng, tc.m*tc.c*9)
+	x := randSlice(rng, tc.c*36)
+	mod := convModel(tc, w, nil, []int64{int64(tc.m), int64(tc.c), 3, 3})
+	g := mod.Graph
+	g.Initializers = append(g.Initializers, &onnx.Tensor{Name: "x", Dims: []int64{1, int64(tc.c), 6, 6}, DataType: onnx.TypeFloat, Float: x})
+	g.Nodes[0].Outputs[0] = "conv"
+	g.Nodes = append(g.Nodes, &onnx.Node{OpType: "Add", Inputs: []string{"conv", "in"}, Outputs: []string{"y"}})
+	g.Inputs = []onnx.ValueInfo{{Name: "in", ElemType: onnx.TypeFloat, Shape: []int64{1, int64(tc.m), 6, 6}}}
+	m, err := Load(mod, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	out, err := m.Run(context.Background(), []Tensor{{Shape: []int{1, tc.m, 6, 6}, Data: make([]float32, tc.m*36)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, _ := naiveConv(tc, 1, x, w, nil)
+	for i, v := range out[0].Data {
+		if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
+			t.Fatalf("element %d: %v, want %v", i, v, want[i])
 		}
 	}
 }

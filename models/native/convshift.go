@@ -11,24 +11,30 @@ import "github.com/splitstream/splitstream/models/native/internal/gemm"
 // copied out at the end. The kh*kw products run as one of depth C*kh*kw
 // whose B rows are gathered from the views by offset (an implicit
 // im2col), so that C is read and written once per rank-kc block rather
-// than once per kernel offset. It pays when the channel count (the depth of each
-// product) is large enough for the GEMM to run well; the stride-2 5x5
-// convolution of the Entropic Student's encoder is the case in point.
+// than once per kernel offset. It beats im2col (which writes the columns
+// and then packs them again) for every ungrouped kernel larger than 1x1 at
+// the shipped sizes, 3 input channels included (best of 300 runs, one
+// thread: 24->32 3x3/2 on 48x48 81 against 130 us, 3->48 5x5/2 on 96x96
+// 143 against 182 us).
 type shifted struct {
-	g                  convGeom
-	qy0, qx0           int // smallest row and column shift
-	ph, pw             int // padded phase plane size
-	plane, chanStride  int
-	n                  int // columns of the wide output: (oh-1)*pw + ow
-	packed             *gemm.PackedA
-	off                []int // B row c*kh*kw + ky*kw + kx: its view's offset
-	tile, tiles, items int
-	size               int // scratch: planes + per-worker wide output tiles
+	g                 convGeom
+	qy0, qx0          int // smallest row and column shift
+	ph, pw            int // padded phase plane size
+	plane, chanStride int
+	n                 int    // columns of the wide output: (oh-1)*pw + ow
+	used              []bool // phase ry*sw+rx is read by some tap
+	split             workSplit
+	packed            []*gemm.PackedA // W by the split's row bands
+	off               []int           // B row c*kh*kw + ky*kw + kx: its view's offset
+	planesSize        int             // the zero-bordered phase planes
+	size              int             // scratch: planes + per-worker wide output tiles
 }
 
-// useShifted reports whether convShifted suits g (one group assumed).
+// useShifted reports whether convShifted suits g: one group, and not a
+// plain 1x1 (which reads its input in place as B).
 func useShifted(g convGeom) bool {
-	return g.grp == 1 && g.c >= 32 && g.kh*g.kw > 1
+	pointwise := g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt+g.pl+g.pb+g.pr == 0
+	return g.grp == 1 && !pointwise
 }
 
 func newShifted(g convGeom, w []float32, threads int) *shifted {
@@ -43,10 +49,14 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 	s.chanStride = g.sh * g.sw * s.plane
 	s.n = (g.oh-1)*s.pw + g.ow
 	kk := g.kh * g.kw
+	// Column tiles of the wide output: small enough that a tile of C
+	// stays in cache across the kh*kw accumulations.
+	s.split = splitWork(g.m, s.n, g.c*kk, threads, (256<<10)/4/g.m)
 	// W is M x (C*kh*kw) as stored; its column c*kk + ky*kw + kx meets
 	// the view of channel c shifted by (ky, kx).
-	s.packed = gemm.PackA(g.m, g.c*kk, w, g.c*kk)
+	s.packed = s.split.packBands(w, g.c*kk, g.c*kk)
 	s.off = make([]int, g.c*kk)
+	s.used = make([]bool, g.sh*g.sw)
 	for c := range g.c {
 		for ky := range g.kh {
 			offy := ky*g.dh - g.pt
@@ -56,110 +66,143 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 				offx := kx*g.dw - g.pl
 				qx := floorDiv(offx, g.sw)
 				rx := offx - qx*g.sw
+				s.used[ry*g.sw+rx] = true
 				s.off[c*kk+ky*g.kw+kx] = c*s.chanStride + (ry*g.sw+rx)*s.plane + (qy-s.qy0)*s.pw + (qx - s.qx0)
 			}
 		}
 	}
-	// Column tiles of the wide output: small enough that a tile of C
-	// stays in cache across the kh*kw accumulations.
-	s.tile = max(64, (256<<10)/4/g.m)
-	s.tile = min(s.tile, max(16, s.n/(8*max(threads, 1))))
-	s.tile = min((s.tile+15)&^15, s.n)
-	s.tiles = (s.n + s.tile - 1) / s.tile
-	s.items = g.n * s.tiles
-	s.size = g.n*g.c*s.chanStride + threads*g.m*s.tile
+	// The slack after the last plane lets the GEMM read whole panels of
+	// the last rows in place (gemm's microRows) rather than pack them.
+	s.planesSize = g.n*g.c*s.chanStride + 64
+	s.size = s.planesSize + threads*s.split.band*s.split.tile
 	return s
 }
 
-// prepare writes the zero-bordered phase planes of x into buf.
+// prepare writes the zero-bordered phase planes of x into buf. The
+// borders are a few values per row, zeroed by plain loops: memclr calls
+// for one or two values cost more than the values.
 func (s *shifted) prepare(x, buf []float32, tm *team, threads int) {
 	g := s.g
+	if g.n*g.c*g.h*g.w < parallelMin {
+		// Small: on the caller, without a closure to allocate.
+		s.fill(x, buf, 0, g.n*g.c)
+		return
+	}
+	tm.parallelFor(g.n*g.c, threads, func(lo, hi int) { s.fill(x, buf, lo, hi) })
+}
+
+// fill writes the planes of input channels (times images) [lo, hi).
+func (s *shifted) fill(x, buf []float32, lo, hi int) {
+	g := s.g
 	hw := g.h * g.w
-	tm.parallelFor(g.n*g.c, threads, func(lo, hi int) {
-		for c := lo; c < hi; c++ {
-			in := x[c*hw : (c+1)*hw]
-			for ry := range g.sh {
-				for rx := range g.sw {
-					out := buf[c*s.chanStride+(ry*g.sw+rx)*s.plane:][:s.plane]
-					for a := range s.ph {
-						row := out[a*s.pw : (a+1)*s.pw]
-						// Padded row a holds phase row a+qy0, i.e. input
-						// row (a+qy0)*sh + ry; column b holds input
-						// column (b+qx0)*sw + rx.
-						iy := (a+s.qy0)*g.sh + ry
-						if iy < 0 || iy >= g.h {
-							clear(row)
-							continue
+	for c := lo; c < hi; c++ {
+		in := x[c*hw : (c+1)*hw]
+		for ry := range g.sh {
+			for rx := range g.sw {
+				if !s.used[ry*g.sw+rx] {
+					continue // no tap reads it (a 1x1 stride-2 kernel reads one of four)
+				}
+				out := buf[c*s.chanStride+(ry*g.sw+rx)*s.plane:][:s.plane]
+				off := s.qx0*g.sw + rx
+				lo := clamp(ceilDiv(-off, g.sw), 0, s.pw)
+				hi := clamp(floorDiv(g.w-1-off, g.sw)+1, lo, s.pw)
+				for a := range s.ph {
+					row := out[a*s.pw : (a+1)*s.pw]
+					// Padded row a holds phase row a+qy0, i.e. input
+					// row (a+qy0)*sh + ry; column b holds input
+					// column (b+qx0)*sw + rx.
+					iy := (a+s.qy0)*g.sh + ry
+					if iy < 0 || iy >= g.h {
+						zero(row)
+						continue
+					}
+					src := in[iy*g.w : (iy+1)*g.w]
+					zero(row[:lo])
+					zero(row[hi:])
+					seg := row[lo:hi]
+					switch g.sw {
+					case 1:
+						copy(seg, src[lo+off:hi+off])
+					case 2:
+						if len(seg) > 0 {
+							gather2(seg, src[lo*2+off:(hi-1)*2+off+1])
 						}
-						src := in[iy*g.w : (iy+1)*g.w]
-						off := s.qx0*g.sw + rx
-						lo := clamp(ceilDiv(-off, g.sw), 0, s.pw)
-						hi := clamp(floorDiv(g.w-1-off, g.sw)+1, lo, s.pw)
-						clear(row[:lo])
-						clear(row[hi:])
-						seg := row[lo:hi]
-						switch g.sw {
-						case 1:
-							copy(seg, src[lo+off:hi+off])
-						case 2:
-							if len(seg) > 0 {
-								gather2(seg, src[lo*2+off:(hi-1)*2+off+1])
-							}
-						default:
-							for b := range seg {
-								seg[b] = src[(lo+b)*g.sw+off]
-							}
+					default:
+						for b := range seg {
+							seg[b] = src[(lo+b)*g.sw+off]
 						}
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
 func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads int) kernel {
 	g := s.g
 	ohw := g.oh * g.ow
-	planesSize := g.n * g.c * s.chanStride
 	return func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := x.get(bufs), bufs[yid]
 		act := f.act
-		planes := sc[:planesSize]
-		wide := sc[planesSize:]
+		planes := sc[:s.planesSize]
+		wide := sc[s.planesSize:s.size]
 		s.prepare(xs, planes, tm, threads)
-		tm.parallelWorkers(s.items, 1, threads, func(worker, item, _ int) {
-			n, t := item/s.tiles, item%s.tiles
-			j0 := t * s.tile
-			tn := min(j0+s.tile, s.n) - j0
-			c := wide[worker*g.m*s.tile : worker*g.m*s.tile+g.m*tn]
-			pl := planes[n*g.c*s.chanStride : (n+1)*g.c*s.chanStride]
-			gemm.SgemmPackedRows(s.packed, tn, pl[j0:], s.off, c, tn, false, 1)
+		clear(planes[s.planesSize-64:]) // the slack: zero, not stale
+		sp := s.split
+		per := sp.band * sp.tile
+		tm.parallelWorkers(g.n*sp.items(), 1, threads, func(worker, item, _ int) {
+			n := item / sp.items()
+			r0, r1, j0, j1 := sp.item(item % sp.items())
+			tn := j1 - j0
+			c := wide[worker*per : worker*per+(r1-r0)*tn]
+			pl := planes[n*g.c*s.chanStride:]
+			gemm.SgemmPackedRows(s.packed[r0/sp.band], tn, pl[j0:], s.off, c, tn, false, 1)
 			// Copy the valid columns out: wide column j is output
 			// (j / pw, j % pw) when j % pw < ow.
 			yb := ys[n*g.m*ohw:]
-			for m := range g.m {
-				row := c[m*tn : (m+1)*tn]
-				out := yb[m*ohw : (m+1)*ohw]
+			for m := r0; m < r1; m++ {
+				bv := float32(0)
 				if bias != nil {
-					bv := bias[m]
-					for i := range row {
-						row[i] += bv
-					}
+					bv = bias[m]
 				}
-				if act != nil {
-					act.apply(row, row)
-				}
-				for j := j0; j < j0+tn; {
-					oy, ox := j/s.pw, j%s.pw
-					if ox >= g.ow {
-						j += s.pw - ox
-						continue
-					}
-					end := min(j0+tn, j+g.ow-ox)
-					copy(out[oy*g.ow+ox:oy*g.ow+ox+end-j], row[j-j0:end-j0])
-					j = end
-				}
+				s.copyOut(yb[m*ohw:(m+1)*ohw], c[(m-r0)*tn:(m-r0+1)*tn], j0, bv, act)
 			}
 		})
+	}
+}
+
+// copyOut writes the valid columns among wide columns [j0, j0+len(row))
+// of one output channel, row, into its output plane out, adding bias and
+// applying act: wide column j is output (j / pw, j % pw) when
+// j % pw < ow. The output rows the tile covers whole go in one call.
+func (s *shifted) copyOut(out, row []float32, j0 int, bias float32, act *activation) {
+	g, pw := s.g, s.pw
+	j1 := j0 + len(row)
+	seg := func(oy, rows, lo, hi int) {
+		// rows output rows from oy, columns [lo, hi) of each.
+		dst := out[oy*g.ow+lo:]
+		epilogue(dst, g.ow, row[oy*pw+lo-j0:], pw, rows, hi-lo, bias, act)
+	}
+	full0, full1 := ceilDiv(j0, pw), floorDiv(j1-g.ow, pw)+1 // whole rows [full0, full1)
+	if full0 >= full1 {
+		full0, full1 = -1, -1 // none: every row is partial
+	}
+	for oy := j0 / pw; oy*pw < j1; oy++ {
+		if oy == full0 {
+			seg(oy, full1-full0, 0, g.ow)
+			oy = full1 - 1
+			continue
+		}
+		lo, hi := max(j0-oy*pw, 0), min(j1-oy*pw, g.ow)
+		if lo < hi {
+			seg(oy, 1, lo, hi)
+		}
+	}
+}
+
+// zero sets s to zeros with a plain loop (see prepare).
+func zero(s []float32) {
+	for i := 0; i < len(s); i++ {
+		s[i] = 0
 	}
 }

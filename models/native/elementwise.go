@@ -157,6 +157,21 @@ func (act activation) apply(dst, src []float32) {
 	}
 }
 
+// epilogue sets dst[r*ds+j] = act(src[r*ss+j] + bias) for r < rows and
+// j < cols (act nil: the identity): a convolution's bias and fused
+// activation for one output channel, in one pass when act is ReLU.
+func epilogue(dst []float32, ds int, src []float32, ss, rows, cols int, bias float32, act *activation) {
+	relu := act != nil && act.op == uRelu
+	biasRows(dst, ds, src, ss, rows, cols, bias, relu)
+	if act == nil || relu {
+		return
+	}
+	for r := range rows {
+		d := dst[r*ds : r*ds+cols]
+		act.apply(d, d)
+	}
+}
+
 func dUnary(c *opCtx) ([]*value, error) {
 	x, err := c.need(0)
 	if err != nil {
@@ -292,8 +307,12 @@ func dBinary(c *opCtx) ([]*value, error) {
 	if bc.inner*bc.outer < parallelMin {
 		threads = 1
 	}
+	// An activation that only reads this output (the ReLU after a
+	// residual Add) is applied to each chunk while it is in cache.
+	f := &fusable{}
 	c.b.add(c.n.OpType, []*value{a, b}, []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
 		x, z, d := pa.get(bufs), pb.get(bufs), bufs[y.id]
+		act := f.act
 		if bc.outer == 1 && bc.inner >= parallelMin && threads > 1 {
 			tm.parallelFor(bc.inner, threads, func(lo, hi int) {
 				xa, za := x, z
@@ -304,16 +323,24 @@ func dBinary(c *opCtx) ([]*value, error) {
 					za = z[lo:hi]
 				}
 				binLoop(op, d[lo:hi], xa, za, bc.sa, bc.sb)
+				if act != nil {
+					epilogue(d[lo:hi], 0, d[lo:hi], 0, 1, hi-lo, 0, act)
+				}
 			})
 			return
 		}
 		tm.parallelFor(bc.outer, threads, func(lo, hi int) {
 			for o := lo; o < hi; o++ {
 				oa, ob := int(bc.offA[o]), int(bc.offB[o])
-				binLoop(op, d[o*bc.inner:(o+1)*bc.inner], x[oa:], z[ob:], bc.sa, bc.sb)
+				seg := d[o*bc.inner : (o+1)*bc.inner]
+				binLoop(op, seg, x[oa:], z[ob:], bc.sa, bc.sb)
+				if act != nil {
+					epilogue(seg, 0, seg, 0, 1, len(seg), 0, act)
+				}
 			}
 		})
 	})
+	c.b.fusable[y.id] = f
 	return []*value{y}, nil
 }
 

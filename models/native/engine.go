@@ -13,11 +13,13 @@ package native
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/splitstream/splitstream/models/internal/onnx"
 )
@@ -149,6 +151,35 @@ const maxPlans = 16
 // shapes. The caller checks shapes against the graph's declarations; Run
 // checks only that each input's data matches its shape.
 func (m *Model) Run(ctx context.Context, in []Tensor) ([]Tensor, error) {
+	return m.run(ctx, in, nil)
+}
+
+// Profile accumulates the time each step of a plan takes over runs: a
+// step is one operator, or a chain of them fused into one kernel.
+type Profile struct {
+	// Runs counts the profiled runs.
+	Runs int
+	// Steps holds one entry per step, in plan order.
+	Steps []StepTime
+}
+
+// StepTime is one step's total time over a Profile's runs.
+type StepTime struct {
+	Op   string // operator, or the fused chain's name (GDN)
+	Desc string // input and output shapes, kernel variant
+	Time time.Duration
+	// Best is the step's shortest time in one run: on a machine shared
+	// with other work, what the step takes when it has the cores.
+	Best time.Duration
+}
+
+// RunProfiled is Run that adds each step's wall time to prof. prof must
+// be used with one set of input shapes only (one plan).
+func (m *Model) RunProfiled(ctx context.Context, in []Tensor, prof *Profile) ([]Tensor, error) {
+	return m.run(ctx, in, prof)
+}
+
+func (m *Model) run(ctx context.Context, in []Tensor, prof *Profile) ([]Tensor, error) {
 	if len(in) != len(m.inputs) {
 		return nil, fmt.Errorf("native: %d inputs given, the graph takes %d", len(in), len(m.inputs))
 	}
@@ -173,11 +204,33 @@ func (m *Model) Run(ctx context.Context, in []Tensor) ([]Tensor, error) {
 	for k, id := range p.inputs {
 		copy(ws.bufs[id], in[k].Data)
 	}
-	for _, s := range p.steps {
+	if prof != nil && len(prof.Steps) == 0 {
+		for _, s := range p.steps {
+			prof.Steps = append(prof.Steps, StepTime{Op: s.op, Desc: s.desc})
+		}
+	}
+	if prof != nil && len(prof.Steps) != len(p.steps) {
+		return nil, errors.New("native: a profile is for one plan; this run's input shapes plan differently")
+	}
+	for k, s := range p.steps {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if prof == nil {
+			s.run(ws.bufs, ws.scratch, ws.team)
+			continue
+		}
+		start := time.Now()
 		s.run(ws.bufs, ws.scratch, ws.team)
+		d := time.Since(start)
+		st := &prof.Steps[k]
+		st.Time += d
+		if st.Best == 0 || d < st.Best {
+			st.Best = d
+		}
+	}
+	if prof != nil {
+		prof.Runs++
 	}
 	out := make([]Tensor, len(p.outputs))
 	for k, v := range p.outputs {

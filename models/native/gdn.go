@@ -3,8 +3,8 @@ package native
 import (
 	"errors"
 
-	"github.com/splitstream/splitstream/models/native/internal/gemm"
 	"github.com/splitstream/splitstream/models/internal/onnx"
+	"github.com/splitstream/splitstream/models/native/internal/gemm"
 )
 
 // The GDN of CompressAI (and of the Entropic Student's encoder) exports as

@@ -165,6 +165,14 @@ func (t *team) parallelFor(n, threads int, f func(lo, hi int)) {
 // chunk, handed out dynamically; worker is in [0, threads) so that f can
 // use per-worker scratch memory.
 func (t *team) parallelWorkers(n, chunk, threads int, f func(worker, lo, hi int)) {
+	if t == nil || threads <= 1 {
+		// On the caller alone, without the wrapping closure (and its
+		// allocation).
+		for lo := 0; lo < n; lo += chunk {
+			f(0, lo, min(lo+chunk, n))
+		}
+		return
+	}
 	chunks := (n + chunk - 1) / chunk
 	t.run(chunks, threads, func(w, c int) { f(w, c*chunk, min((c+1)*chunk, n)) })
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/splitstream/splitstream/models/internal/onnx"
@@ -25,6 +26,7 @@ type kernel func(bufs [][]float32, scratch []float32, tm *team)
 
 type step struct {
 	op      string
+	desc    string // shapes and the kernel's variant, for profiles
 	run     kernel
 	in, out []int // dynamic value ids read and written
 }
@@ -73,7 +75,25 @@ func (b *builder) add(op string, in []*value, out []*value, scratch int, run ker
 		s.out = append(s.out, v.id)
 	}
 	b.scratch = max(b.scratch, scratch)
+	var desc strings.Builder
+	for k, v := range in {
+		if v != nil && (k == 0 || !v.static()) {
+			desc.WriteString(shapeString(v.shape))
+		}
+	}
+	desc.WriteString("->")
+	for _, v := range out {
+		desc.WriteString(shapeString(v.shape))
+	}
+	s.desc = desc.String()
 	b.steps = append(b.steps, s)
+}
+
+// describe appends detail (such as the kernel variant) to the last step's
+// description.
+func (b *builder) describe(detail string) {
+	s := &b.steps[len(b.steps)-1]
+	s.desc += " " + detail
 }
 
 // fold runs the steps from mark on (whose inputs were all static) right

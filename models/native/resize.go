@@ -91,29 +91,42 @@ func dResize(c *opCtx) ([]*value, error) {
 	my, mx := maps[0], maps[1]
 	linear := mode == "linear"
 	xo, threads := opnd(x), c.b.threads
-	c.b.add("Resize", c.in[:1], []*value{y}, 0, func(bufs [][]float32, _ []float32, tm *team) {
+	scratch := 0
+	if linear {
+		// Per worker: the input rows interpolated along x (ih x ow).
+		scratch = threads * ih * ow
+	}
+	c.b.add("Resize", c.in[:1], []*value{y}, scratch, func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := xo.get(bufs), bufs[y.id]
-		tm.parallelFor(planes, threads, func(lo, hi int) {
+		tm.parallelWorkers(planes, max(1, planes/threads), threads, func(worker, lo, hi int) {
 			for p := lo; p < hi; p++ {
 				in, o := xs[p*ih*iw:(p+1)*ih*iw], ys[p*oh*ow:(p+1)*oh*ow]
-				for oy := range oh {
-					row := o[oy*ow : (oy+1)*ow]
-					r0 := in[int(my.i0[oy])*iw:]
-					if !linear {
+				if !linear {
+					for oy := range oh {
+						row := o[oy*ow : (oy+1)*ow]
+						r0 := in[int(my.i0[oy])*iw:]
 						for ox := range row {
 							row[ox] = r0[mx.i0[ox]]
 						}
-						continue
 					}
-					r1 := in[int(my.i1[oy])*iw:]
-					wy := my.w[oy]
-					for ox := range row {
-						a, b := mx.i0[ox], mx.i1[ox]
-						wx := mx.w[ox]
-						top := r0[a] + wx*(r0[b]-r0[a])
-						bot := r1[a] + wx*(r1[b]-r1[a])
-						row[ox] = top + wy*(bot-top)
+					continue
+				}
+				// Separable: each input row along x once, then each
+				// output row as a blend of two of those; the same
+				// operations in the same order as blending the four
+				// neighbours directly.
+				h := sc[worker*ih*ow : (worker+1)*ih*ow]
+				for iy := range ih {
+					r, hr := in[iy*iw:(iy+1)*iw], h[iy*ow:(iy+1)*ow]
+					for ox := range hr {
+						a, b := r[mx.i0[ox]], r[mx.i1[ox]]
+						hr[ox] = a + mx.w[ox]*(b-a)
 					}
+				}
+				for oy := range oh {
+					row := o[oy*ow : (oy+1)*ow]
+					top, bot := h[int(my.i0[oy])*ow:][:ow], h[int(my.i1[oy])*ow:][:ow]
+					lerp(row, top, bot, my.w[oy])
 				}
 			}
 		})

@@ -42,3 +42,31 @@ func gather2Go(dst, src []float32) {
 		dst[b] = src[2*b]
 	}
 }
+
+// biasRowsGo sets dst[r*ds+j] = src[r*ss+j] + bias for r < rows and
+// j < cols, then max(., 0) when relu is set: a convolution's epilogue for
+// one output channel, moving rows from a wider layout (ss) into the output
+// (ds) or in place.
+func biasRowsGo(dst []float32, ds int, src []float32, ss, rows, cols int, bias float32, relu bool) {
+	for r := range rows {
+		d, s := dst[r*ds:r*ds+cols], src[r*ss:r*ss+cols]
+		if relu {
+			for j, v := range s {
+				d[j] = max(v+bias, 0)
+			}
+			continue
+		}
+		for j, v := range s {
+			d[j] = v + bias
+		}
+	}
+}
+
+// lerpGo sets dst[i] = a[i] + w*(b[i]-a[i]) for i < len(dst): one output
+// row of a bilinear resize from two rows already interpolated along x.
+func lerpGo(dst, a, b []float32, w float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	for i := range dst {
+		dst[i] = a[i] + w*(b[i]-a[i])
+	}
+}

@@ -10,7 +10,31 @@ var (
 	gdnDiv  = pick(gdnDivAVX, gdnDivGo)
 	gdnMul  = pick(gdnMulAVX, gdnMulGo)
 	gather2 = pick(gather2AVX, gather2Go)
+	// biasRows needs AVX-512 for its masked tails.
+	biasRows = pickIf(cpu.X86.HasAVX512F, biasRowsAVX512, biasRowsGo)
+	lerp     = pickIf(cpu.X86.HasAVX512F, lerpAVX512, lerpGo)
 )
+
+func pickIf[F any](ok bool, fast, portable F) F {
+	if ok {
+		return fast
+	}
+	return portable
+}
+
+func lerpAVX512(dst, a, b []float32, w float32) {
+	_, _ = a[:len(dst)], b[:len(dst)]
+	lerpAsm(dst, a, b, w)
+}
+
+func biasRowsAVX512(dst []float32, ds int, src []float32, ss, rows, cols int, bias float32, relu bool) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	_ = dst[(rows-1)*ds+cols-1]
+	_ = src[(rows-1)*ss+cols-1]
+	biasRowsAsm(dst, ds, src, ss, rows, cols, bias, relu)
+}
 
 func pick[F any](avx, portable F) F {
 	if cpu.X86.HasAVX2 {
@@ -62,3 +86,13 @@ func gdnMulAsm(y, x []float32, off float32)
 //
 //go:noescape
 func gather2Asm(dst, src []float32)
+
+// biasRowsAsm is biasRowsGo for rows, cols >= 1 (AVX-512).
+//
+//go:noescape
+func biasRowsAsm(dst []float32, ds int, src []float32, ss, rows, cols int, bias float32, relu bool)
+
+// lerpAsm is lerpGo (AVX-512).
+//
+//go:noescape
+func lerpAsm(dst, a, b []float32, w float32)

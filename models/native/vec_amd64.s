@@ -206,3 +206,112 @@ g1:
 gdone:
 	VZEROUPPER
 	RET
+
+// func biasRowsAsm(dst []float32, ds int, src []float32, ss, rows, cols int, bias float32, relu bool)
+// dst[r*ds+j] = src[r*ss+j] + bias, then max(., 0) when relu is set, for
+// r < rows and j < cols; 16 columns at a time, the last partial 16 under
+// a mask.
+TEXT ·biasRowsAsm(SB), NOSPLIT, $0-85
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         ds+24(FP), R8
+	SHLQ         $2, R8
+	MOVQ         src_base+32(FP), SI
+	MOVQ         ss+56(FP), R9
+	SHLQ         $2, R9
+	MOVQ         rows+64(FP), R11
+	MOVQ         cols+72(FP), DX
+	VBROADCASTSS bias+80(FP), Z2
+	MOVBLZX      relu+84(FP), R10
+	VPXORD       Z3, Z3, Z3
+	MOVQ         DX, CX
+	ANDQ         $15, CX
+	MOVL         $1, BX
+	SHLL         CX, BX
+	DECL         BX
+	KMOVW        BX, K1
+
+brow:
+	TESTQ R11, R11
+	JEQ   bdone
+	MOVQ  SI, R12
+	MOVQ  DI, R13
+	MOVQ  DX, R14
+
+bcol:
+	CMPQ    R14, $16
+	JLT     btail
+	VADDPS  (R12), Z2, Z0
+	TESTL   R10, R10
+	JEQ     2(PC)
+	VMAXPS  Z3, Z0, Z0
+	VMOVUPS Z0, (R13)
+	ADDQ    $64, R12
+	ADDQ    $64, R13
+	SUBQ    $16, R14
+	JMP     bcol
+
+btail:
+	TESTQ     R14, R14
+	JEQ       bnext
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS    Z2, Z0, Z0
+	TESTL     R10, R10
+	JEQ       2(PC)
+	VMAXPS    Z3, Z0, Z0
+	VMOVUPS   Z0, K1, (R13)
+
+bnext:
+	ADDQ R9, SI
+	ADDQ R8, DI
+	DECQ R11
+	JMP  brow
+
+bdone:
+	VZEROUPPER
+	RET
+
+// func lerpAsm(dst, a, b []float32, w float32)
+// dst[i] = a[i] + w*(b[i]-a[i]) (subtract, multiply, add: no FMA, so that
+// it rounds as the Go body does), 16 at a time, the tail under a mask.
+TEXT ·lerpAsm(SB), NOSPLIT, $0-76
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         dst_len+8(FP), CX
+	MOVQ         a_base+24(FP), SI
+	MOVQ         b_base+48(FP), DX
+	VBROADCASTSS w+72(FP), Z3
+	MOVQ         CX, R8
+	ANDQ         $15, CX
+	MOVL         $1, BX
+	SHLL         CX, BX
+	DECL         BX
+	KMOVW        BX, K1
+	SHRQ         $4, R8
+
+lloop:
+	TESTQ   R8, R8
+	JEQ     ltail
+	VMOVUPS (SI), Z0
+	VMOVUPS (DX), Z1
+	VSUBPS  Z0, Z1, Z1
+	VMULPS  Z3, Z1, Z1
+	VADDPS  Z0, Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    R8
+	JMP     lloop
+
+ltail:
+	TESTQ     CX, CX
+	JEQ       ldone
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VSUBPS    Z0, Z1, Z1
+	VMULPS    Z3, Z1, Z1
+	VADDPS    Z0, Z1, Z1
+	VMOVUPS   Z1, K1, (DI)
+
+ldone:
+	VZEROUPPER
+	RET

@@ -3,8 +3,10 @@
 package native
 
 var (
-	square  = squareGo
-	gdnDiv  = gdnDivGo
-	gdnMul  = gdnMulGo
-	gather2 = gather2Go
+	square   = squareGo
+	gdnDiv   = gdnDivGo
+	gdnMul   = gdnMulGo
+	gather2  = gather2Go
+	biasRows = biasRowsGo
+	lerp     = lerpGo
 )

@@ -15,8 +15,11 @@
 // computes mr x nr tiles of C from the packed panels. Blocks with few rows of
 // A read B in place instead of packing it. The micro-kernel is:
 //
-//   - amd64: 6x16 in AVX2 with FMA (kernel_amd64.s) when the CPU has both,
-//     else 6x8 in SSE (low-end x86 such as Celeron and Atom lack AVX);
+//   - amd64: 8x32 in AVX-512 (kernel_avx512_amd64.s, with an 8x16 companion
+//     for a block's last panel when it is at most 16 columns wide) when the
+//     CPU has AVX-512F, else 6x16 in AVX2 with FMA (kernel_amd64.s) when it
+//     has both, else 6x8 in SSE (low-end x86 such as Celeron and Atom lack
+//     AVX);
 //   - arm64: 8x8 in NEON (kernel_arm64.s);
 //   - other architectures, or with the noasm build tag: a portable 4x8
 //     kernel in Go (kernel.go).

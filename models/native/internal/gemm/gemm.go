@@ -16,14 +16,14 @@ import (
 // those are programming errors, not input errors.
 func Sgemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool, threads int) {
 	checkArgs("Sgemm", m, n, k, a, lda, b, ldb, false, c, ldc)
-	run(m, n, k, aSource{a: a, lda: lda}, b, ldb, nil, false, c, ldc, accumulate, threads)
+	run(m, n, k, aSource{a: a, lda: lda}, b, ldb, bRows{}, false, c, ldc, accumulate, threads)
 }
 
 // SgemmNT is Sgemm with B given transposed: b holds the n x k matrix B^T with
 // row stride ldb, as fully connected layers store their weights.
 func SgemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool, threads int) {
 	checkArgs("SgemmNT", m, n, k, a, lda, b, ldb, true, c, ldc)
-	run(m, n, k, aSource{a: a, lda: lda}, b, ldb, nil, true, c, ldc, accumulate, threads)
+	run(m, n, k, aSource{a: a, lda: lda}, b, ldb, bRows{}, true, c, ldc, accumulate, threads)
 }
 
 // checkArgs panics with a message naming fn and the offending argument when
@@ -68,8 +68,8 @@ type aSource struct {
 // run splits C into bands and computes each with the blocked loop. Columns
 // are split when n >= m, so that each band packs only its own part of B;
 // otherwise rows are split. Band edges fall on micro-tile boundaries.
-// When boff is not nil, row p of B starts at b[boff[p]] (ldb unused).
-func run(m, n, k int, as aSource, b []float32, ldb int, boff []int, transB bool, c []float32, ldc int, accumulate bool, threads int) {
+// When boff.off is not nil, row p of B starts at b[boff.off[p]] (ldb unused).
+func run(m, n, k int, as aSource, b []float32, ldb int, boff bRows, transB bool, c []float32, ldc int, accumulate bool, threads int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -103,7 +103,7 @@ func run(m, n, k int, as aSource, b []float32, ldb int, boff []int, transB bool,
 
 // parallel computes C in bands bands of whole micro-tiles, of columns when
 // byCols is set, else of rows, the last band on the calling goroutine.
-func parallel(kern *kernel, bands int, byCols bool, m, n, k int, as aSource, b []float32, ldb int, boff []int, transB bool, c []float32, ldc int, accumulate bool) {
+func parallel(kern *kernel, bands int, byCols bool, m, n, k int, as aSource, b []float32, ldb int, boff bRows, transB bool, c []float32, ldc int, accumulate bool) {
 	unit, size := kern.mr, m
 	if byCols {
 		unit, size = kern.nr, n
@@ -149,6 +149,19 @@ const (
 	directMaxB    = 2 << 20
 )
 
+// directMaxRowsGathered is directMaxRows for B gathered by row offsets
+// (SgemmPackedRows), whose rows the kernel reads from wherever they lie:
+// with up to 6 micro-tiles of A per panel, packing B (one copy of every
+// row) cost more than the scattered reads.
+const directMaxRowsGathered = 48
+
+// bRows is B given as rows gathered by offset: row p is b[off[p]:], and
+// max is the largest offset.
+type bRows struct {
+	off []int
+	max int
+}
+
 // minBandWork is the fewest multiply-adds worth a goroutine of their own:
 // about a microsecond of the AVX2 kernel.
 const minBandWork = 1 << 16
@@ -181,7 +194,7 @@ func grow(s []float32, n int) []float32 {
 
 // blocked computes rows [i0, i1) and columns [j0, j1) of C: the Goto/BLIS
 // loop nest around kern's micro-kernel. boff is as for run.
-func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb int, boff []int, transB bool, c []float32, ldc int, accumulate bool) {
+func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb int, boff bRows, transB bool, c []float32, ldc int, accumulate bool) {
 	mr, nr := kern.mr, kern.nr
 	ws := workspaces.Get().(*workspace)
 	defer workspaces.Put(ws)
@@ -199,11 +212,18 @@ func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb i
 			// the kernel saves by reading it packed: read full panels in
 			// place and pack only a partial last one (see directMaxRows).
 			var bd []float32
+			var gathered []int
 			switch {
-			case boff != nil && kern.packBRows != nil:
-				kern.packBRows(kc, nc, nr, b, boff[pc:pc+kc], jc, ws.b)
-			case boff != nil:
-				packBRows(kc, nc, nr, b, boff[pc:pc+kc], jc, ws.b)
+			case boff.off != nil && kern.microRows != nil && min(mc, i1-i0) <= directMaxRowsGathered &&
+				boff.max+jc+roundUp(nc, nr) <= len(b):
+				// Few rows of A: the kernel reads B's rows in place,
+				// as in the direct case below; the slack after the
+				// last row lets it read whole panels.
+				gathered = boff.off[pc : pc+kc]
+			case boff.off != nil && kern.packBRows != nil:
+				kern.packBRows(kc, nc, nr, b, boff.off[pc:pc+kc], jc, ws.b)
+			case boff.off != nil:
+				packBRows(kc, nc, nr, b, boff.off[pc:pc+kc], jc, ws.b)
 			case transB && kern.packBT != nil:
 				kern.packBT(kc, nc, nr, b[jc*ldb+pc:], ldb, ws.b)
 			case transB:
@@ -228,6 +248,10 @@ func blocked(kern *kernel, i0, i1, j0, j1, k int, as aSource, b []float32, ldb i
 					packAFor(kern, mcb, kc, as.a[ic*as.lda+pc:], as.lda, ws.a)
 					ap = ws.a
 				}
+				if gathered != nil {
+					macroRows(kern, mcb, nc, kc, ap, b[jc:], gathered, boff.max, c[ic*ldc+jc:], ldc, acc, &ws.tile)
+					continue
+				}
 				macro(kern, mcb, nc, kc, ap, ws.b, bd, ldb, c[ic*ldc+jc:], ldc, acc, &ws.tile)
 			}
 		}
@@ -249,21 +273,65 @@ func macro(kern *kernel, mc, nc, kc int, ap, bp, bd []float32, ldb int, c []floa
 		if bd != nil && nw == nr {
 			bpan, bstride = bd[jr:], ldb
 		}
+		micro, kw := kern.micro, nr
+		if nw <= nr/2 && kern.microHalf != nil {
+			micro, kw = kern.microHalf, nr/2
+		}
 		full := mc / mr
-		if nw < nr {
+		if nw < kw {
 			full = 0
 		}
 		if full > 0 {
-			kern.micro(kc, full, ap[:full*mr*kc], bpan, bstride, c[jr:], ldc, acc)
+			micro(kc, full, ap[:full*mr*kc], bpan, bstride, c[jr:], ldc, acc)
 		}
 		for ir := full * mr; ir < mc; ir += mr {
 			apan := ap[ir*kc : (ir+mr)*kc]
 			mh := min(mr, mc-ir)
 			ct := c[ir*ldc+jr:]
-			t := tile[:mr*nr]
-			kern.micro(kc, 1, apan, bpan, bstride, t, nr, false)
+			t := tile[:mr*kw]
+			micro(kc, 1, apan, bpan, bstride, t, kw, false)
 			for i := range mh {
-				row, trow := ct[i*ldc:i*ldc+nw], t[i*nr:i*nr+nw]
+				row, trow := ct[i*ldc:i*ldc+nw], t[i*kw:i*kw+nw]
+				if acc {
+					for j, v := range trow {
+						row[j] += v
+					}
+				} else {
+					copy(row, trow)
+				}
+			}
+		}
+	}
+}
+
+// macroRows is macro for B read in place from the rows b[off[p]:] (b
+// starting at the block's first column; maxOff the largest offset). Every
+// panel is read whole, so b must hold roundUp(nc, nr) columns after the
+// last row's offset; partial tiles go through tile as in macro.
+func macroRows(kern *kernel, mc, nc, kc int, ap, b []float32, off []int, maxOff int, c []float32, ldc int, acc bool, tile *[tileSz]float32) {
+	mr, nr := kern.mr, kern.nr
+	for jr := 0; jr < nc; jr += nr {
+		nw := min(nr, nc-jr)
+		micro, kw := kern.microRows, nr
+		if nw <= nr/2 && kern.microRowsHalf != nil {
+			micro, kw = kern.microRowsHalf, nr/2
+		}
+		bj := b[jr:]
+		full := mc / mr
+		if nw < kw {
+			full = 0
+		}
+		if full > 0 {
+			micro(kc, full, ap[:full*mr*kc], bj, off, maxOff, c[jr:], ldc, acc)
+		}
+		for ir := full * mr; ir < mc; ir += mr {
+			apan := ap[ir*kc : (ir+mr)*kc]
+			mh := min(mr, mc-ir)
+			ct := c[ir*ldc+jr:]
+			t := tile[:mr*kw]
+			micro(kc, 1, apan, bj, off, maxOff, t, kw, false)
+			for i := range mh {
+				row, trow := ct[i*ldc:i*ldc+nw], t[i*kw:i*kw+nw]
 				if acc {
 					for j, v := range trow {
 						row[j] += v

@@ -45,7 +45,7 @@ func checkClose(t *testing.T, m, n, k int, got []float32, want []float32, ldc in
 	for i := range m {
 		for j := range n {
 			g, w := got[i*ldc+j], want[i*ldc+j]
-			if math.Abs(float64(g-w)) > tol {
+			if !(math.Abs(float64(g-w)) <= tol) { // NaN fails too
 				t.Fatalf("C[%d,%d] = %v, want %v (tol %g)", i, j, g, w, tol)
 			}
 		}
@@ -169,13 +169,26 @@ func TestSgemmPanics(t *testing.T) {
 // modes.
 func TestMicroKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
+	type variant struct {
+		name  string
+		nr    int
+		kern  *kernel
+		micro func(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
+	}
+	var variants []variant
 	for _, kern := range kernels() {
-		mr, nr := kern.mr, kern.nr
+		variants = append(variants, variant{kern.name, kern.nr, kern, kern.micro})
+		if kern.microHalf != nil {
+			variants = append(variants, variant{kern.name + "-half", kern.nr / 2, kern, kern.microHalf})
+		}
+	}
+	for _, v := range variants {
+		mr, nr := v.kern.mr, v.nr
 		for _, kc := range []int{1, 2, 3, 4, 5, 7, 8, 9, 33, 256} {
 			for _, tiles := range []int{1, 3} {
-				for _, ldb := range []int{nr, nr + 5} {
+				for _, ldb := range []int{nr, nr + 5, 2 * nr} {
 					for _, acc := range []bool{false, true} {
-						name := fmt.Sprintf("%s/kc=%d/tiles=%d/ldb=%d/acc=%v", kern.name, kc, tiles, ldb, acc)
+						name := fmt.Sprintf("%s/kc=%d/tiles=%d/ldb=%d/acc=%v", v.name, kc, tiles, ldb, acc)
 						t.Run(name, func(t *testing.T) {
 							m := tiles * mr
 							ap, bp := randSlice(r, kc*m), randSlice(r, (kc-1)*ldb+nr)
@@ -195,7 +208,7 @@ func TestMicroKernels(t *testing.T) {
 									want[i*ldc+j] = float32(s)
 								}
 							}
-							kern.micro(kc, tiles, ap, bp, ldb, c, ldc, acc)
+							v.micro(kc, tiles, ap, bp, ldb, c, ldc, acc)
 							checkClose(t, m, ldc, kc, c, want, ldc)
 						})
 					}
@@ -274,7 +287,7 @@ func TestPackers(t *testing.T) {
 			}
 			u := tc.unit
 			for _, kc := range []int{1, 7, 8, 9, 16, 75, 256} {
-				for _, w := range []int{1, u - 1, u, u + 3, 5*u + 1} {
+				for _, w := range []int{1, u/2 + 5, u - 1, u, u + 3, 5*u + 1} {
 					checked++
 					ld := max(kc, w) + 3
 					src := randSlice(r, max(kc, w)*ld)
@@ -316,24 +329,32 @@ func TestSgemmPackedRows(t *testing.T) {
 			for _, s := range testShapes {
 				for _, acc := range []bool{false, true} {
 					for _, threads := range []int{1, 2} {
-						name := fmt.Sprintf("%dx%dx%d/acc=%v/threads=%d", s.m, s.n, s.k, acc, threads)
-						t.Run(name, func(t *testing.T) {
-							src := randSlice(r, s.n+3*s.k+7)
-							off := make([]int, s.k)
-							b := make([]float32, max(s.k*s.n, 1))
-							for p := range off {
-								off[p] = r.IntN(len(src) - s.n + 1)
-								copy(b[p*s.n:], src[off[p]:off[p]+s.n])
-							}
-							ldc := s.n + 3
-							a := randSlice(r, max(s.m*s.k, 1))
-							c := randSlice(r, max(s.m*ldc, 1))
-							want := append([]float32(nil), c...)
-							naive(s.m, s.n, s.k, a, max(s.k, 1), b, s.n, false, want, ldc, acc)
-							pa := PackA(s.m, s.k, a, max(s.k, 1))
-							SgemmPackedRows(pa, s.n, src, off, c, ldc, acc, threads)
-							checkClose(t, s.m, s.n, s.k, c, want, ldc)
-						})
+						// slack: NaNs after the rows, which lets the
+						// kernel read B's rows in place (microRows),
+						// and must not reach C.
+						for _, slack := range []int{0, 64} {
+							name := fmt.Sprintf("%dx%dx%d/acc=%v/threads=%d/slack=%d", s.m, s.n, s.k, acc, threads, slack)
+							t.Run(name, func(t *testing.T) {
+								src := randSlice(r, s.n+3*s.k+7)
+								off := make([]int, s.k)
+								b := make([]float32, max(s.k*s.n, 1))
+								for p := range off {
+									off[p] = r.IntN(len(src) - s.n + 1)
+									copy(b[p*s.n:], src[off[p]:off[p]+s.n])
+								}
+								for range slack {
+									src = append(src, float32(math.NaN()))
+								}
+								ldc := s.n + 3
+								a := randSlice(r, max(s.m*s.k, 1))
+								c := randSlice(r, max(s.m*ldc, 1))
+								want := append([]float32(nil), c...)
+								naive(s.m, s.n, s.k, a, max(s.k, 1), b, s.n, false, want, ldc, acc)
+								pa := PackA(s.m, s.k, a, max(s.k, 1))
+								SgemmPackedRows(pa, s.n, src, off, c, ldc, acc, threads)
+								checkClose(t, s.m, s.n, s.k, c, want, ldc)
+							})
+						}
 					}
 				}
 			}

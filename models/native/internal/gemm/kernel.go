@@ -10,6 +10,15 @@ type kernel struct {
 	// with row stride ldb (nr for a panel packed by packB), written to the
 	// rows of c (row stride ldc) from t*mr on. kc, tiles >= 1.
 	micro func(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
+	// microHalf, if not nil, is micro for tiles nr/2 columns wide (the
+	// rest of the B panel unread): the last panel of a block when it is
+	// that narrow.
+	microHalf func(kc, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, acc bool)
+	// microRows, if not nil, is micro with B's rows read in place from
+	// b[off[p]:] (maxOff the largest offset; b holds the tile's columns
+	// after it) instead of a packed panel; microRowsHalf is the same for
+	// tiles nr/2 wide.
+	microRows, microRowsHalf func(kc, tiles int, ap, b []float32, off []int, maxOff int, c []float32, ldc int, acc bool)
 	// packA packs A for this kernel as the function packA does; nil means
 	// packA itself.
 	packA func(mc, kc, mr int, a []float32, lda int, dst []float32)

@@ -104,10 +104,14 @@ func packB8(kc, nc, nr int, b []float32, ldb int, dst []float32) {
 
 // runnableKernels lists the kernels this CPU runs, fastest first.
 func runnableKernels() []*kernel {
+	ks := []*kernel{sseKernel, genericKernel}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		return []*kernel{avx2Kernel, sseKernel, genericKernel}
+		ks = append([]*kernel{avx2Kernel}, ks...)
 	}
-	return []*kernel{sseKernel, genericKernel}
+	if cpu.X86.HasAVX512F {
+		ks = append([]*kernel{avx512Kernel}, ks...)
+	}
+	return ks
 }
 
 // micro6x16 checks the bounds that micro6x16AVX2 relies on and calls it.

@@ -33,6 +33,10 @@ func packB(kc, nc, nr int, b []float32, ldb int, dst []float32) {
 		out := dst[p*nr:]
 		s := 0
 		switch nr {
+		case 32:
+			for ; s < full; s += 32 {
+				*(*[32]float32)(out[s*kc:]) = *(*[32]float32)(src[s:])
+			}
 		case 16:
 			for ; s < full; s += 16 {
 				*(*[16]float32)(out[s*kc:]) = *(*[16]float32)(src[s:])
@@ -79,7 +83,12 @@ func packBRows(kc, nc, nr int, b []float32, off []int, j0 int, dst []float32) {
 		src := b[off[p]+j0 : off[p]+j0+nc]
 		out := dst[p*nr:]
 		s := 0
-		if nr == 16 {
+		switch nr {
+		case 32:
+			for ; s < full; s += 32 {
+				*(*[32]float32)(out[s*kc:]) = *(*[32]float32)(src[s:])
+			}
+		case 16:
 			for ; s < full; s += 16 {
 				*(*[16]float32)(out[s*kc:]) = *(*[16]float32)(src[s:])
 			}

@@ -52,13 +52,13 @@ func (p *PackedA) block(pc, ic int) []float32 {
 // pa's dimensions.
 func SgemmPacked(pa *PackedA, n int, b []float32, ldb int, c []float32, ldc int, accumulate bool, threads int) {
 	checkArgs("SgemmPacked", pa.m, n, pa.k, nil, 0, b, ldb, false, c, ldc)
-	run(pa.m, n, pa.k, aSource{packed: pa}, b, ldb, nil, false, c, ldc, accumulate, threads)
+	run(pa.m, n, pa.k, aSource{packed: pa}, b, ldb, bRows{}, false, c, ldc, accumulate, threads)
 }
 
 // SgemmPackedNT is SgemmPacked with B given transposed (n x k, row stride ldb).
 func SgemmPackedNT(pa *PackedA, n int, b []float32, ldb int, c []float32, ldc int, accumulate bool, threads int) {
 	checkArgs("SgemmPackedNT", pa.m, n, pa.k, nil, 0, b, ldb, true, c, ldc)
-	run(pa.m, n, pa.k, aSource{packed: pa}, b, ldb, nil, true, c, ldc, accumulate, threads)
+	run(pa.m, n, pa.k, aSource{packed: pa}, b, ldb, bRows{}, true, c, ldc, accumulate, threads)
 }
 
 // SgemmPackedRows is SgemmPacked with the rows of B gathered by offset:
@@ -70,14 +70,22 @@ func SgemmPackedRows(pa *PackedA, n int, b []float32, boff []int, c []float32, l
 	if len(boff) != pa.k {
 		panic(fmt.Sprintf("gemm.SgemmPackedRows: %d row offsets for depth %d", len(boff), pa.k))
 	}
+	rows := bRows{off: boff}
 	for p, o := range boff {
 		if o < 0 || o+n > len(b) {
 			panic(fmt.Sprintf("gemm.SgemmPackedRows: row %d at offset %d with %d columns overruns len(b)=%d", p, o, n, len(b)))
 		}
+		rows.max = max(rows.max, o)
 	}
 	if n < 0 {
 		panic(fmt.Sprintf("gemm.SgemmPackedRows: negative dimension n=%d", n))
 	}
 	checkMatrix("SgemmPackedRows", "c", c, pa.m, n, ldc)
-	run(pa.m, n, pa.k, aSource{packed: pa}, b, 0, boff, false, c, ldc, accumulate, threads)
+	run(pa.m, n, pa.k, aSource{packed: pa}, b, 0, rows, false, c, ldc, accumulate, threads)
 }
+
+// TileShape returns the rows and columns of the micro-tile of the kernel
+// this CPU runs: products whose m and n are multiples of them compute no
+// padding, and a caller splitting a product among threads should cut it
+// on those multiples.
+func TileShape() (mr, nr int) { return activeKernel.mr, activeKernel.nr }
