@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/splitstream/splitstream/bundle"
+	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/wire"
 )
 
@@ -35,6 +36,12 @@ type AgentOptions struct {
 	// RetryBackoff is the first wait after an overloaded reply without a
 	// hint. Default 20 ms.
 	RetryBackoff time.Duration
+	// Local, when set, learns from every classification the cloud answers
+	// (Edge2Train); with Fallback it also answers classification when the
+	// cloud cannot: the record then says "source": "local" and lists the
+	// other requested tasks as unserved. It needs the learned codec.
+	Local    *Local
+	Fallback bool
 }
 
 // Agent encodes images and sends them to the cloud.
@@ -47,6 +54,7 @@ type Agent struct {
 
 	retries    atomic.Int64 // requests sent again after an overloaded reply
 	overloaded atomic.Int64 // overloaded replies received
+	learnErrs  atomic.Int64 // frames the local model failed to learn
 }
 
 // NewAgent returns an agent that encodes with enc and sends through client.
@@ -70,6 +78,12 @@ func NewAgent(enc *Encoder, client *Client, o AgentOptions) (*Agent, error) {
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = 20 * time.Millisecond
 	}
+	if o.Local != nil && enc.Codec.ID() != codec.IDLearned {
+		return nil, fmt.Errorf("local learning needs the learned codec, not %v", enc.Codec.ID())
+	}
+	if o.Fallback && o.Local == nil {
+		return nil, errors.New("a local fallback needs a local model (--learn DIR)")
+	}
 	return &Agent{enc: enc, client: client, opts: o, window: newWindow(o.Concurrency)}, nil
 }
 
@@ -82,7 +96,11 @@ type Record struct {
 	Bytes   int      `json:"bytes"`             // bytes sent: header and payload
 	Retries int      `json:"retries,omitempty"` // sent again after overloaded replies
 	Results *Results `json:"results,omitempty"`
-	Latency Latency  `json:"latency_ms"`
+	// Source is "local" when the edge's own model answered (the cloud did
+	// not; Error says why), and Unserved the requested tasks it could not.
+	Source   string   `json:"source,omitempty"`
+	Unserved []string `json:"unserved,omitempty"`
+	Latency  Latency  `json:"latency_ms"`
 	// Reply is the cloud's reply as received (nil if none).
 	Reply *wire.Reply `json:"-"`
 	err   error       // the failure behind Error, if the request got no reply
@@ -215,7 +233,7 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 	if err != nil {
 		rec.Error = it.Name + ": " + err.Error()
 		rec.err = err
-		return rec
+		return a.answerLocally(ctx, rec, payload, start)
 	}
 	rec.Reply = reply
 	rec.Status = reply.Status.String()
@@ -245,8 +263,9 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 	rec.Latency.Network = ms(max(rtt-cloud, 0))
 	if reply.Status != wire.StatusOK {
 		rec.Error = fmt.Sprintf("%s: server %s: %v: %s", it.Name, a.client.Addr(), reply.Status, reply.Message)
-		return rec
+		return a.answerLocally(ctx, rec, payload, start)
 	}
+	a.learn(ctx, reply, payload)
 	rec.Results = a.results(reply)
 	iw, ih := imageSize(it.Data)
 	toImageFrame(rec.Results, a.enc.Bundle.Input.Width, a.enc.Bundle.Input.Height, iw, ih)
@@ -304,12 +323,13 @@ func (a *Agent) Send(ctx context.Context, h wire.Header, payload []byte) (*wire.
 // AgentStats are the agent's counters.
 type AgentStats struct {
 	Retries, OverloadedReplies int64
+	LearnErrors                int64   // frames the local model failed to learn
 	Window                     float64 // the current window of requests in flight
 }
 
 // Stats returns the agent's counters.
 func (a *Agent) Stats() AgentStats {
-	return AgentStats{Retries: a.retries.Load(), OverloadedReplies: a.overloaded.Load(), Window: a.window.size()}
+	return AgentStats{Retries: a.retries.Load(), OverloadedReplies: a.overloaded.Load(), LearnErrors: a.learnErrs.Load(), Window: a.window.size()}
 }
 
 // Run processes the items with up to Concurrency requests in flight and
@@ -432,4 +452,37 @@ func (a *Agent) RunInputs(ctx context.Context, inputs []string, stdin io.Reader,
 		return err
 	}
 	return nil
+}
+
+// learn teaches the local model the cloud's classification of a frame.
+func (a *Agent) learn(ctx context.Context, reply *wire.Reply, payload []byte) {
+	r := reply.Result(wire.Classify)
+	if a.opts.Local == nil || r == nil || len(r.Classes) == 0 {
+		return
+	}
+	top := r.Classes[0]
+	if err := a.opts.Local.Learn(ctx, payload, a.enc.Bundle.Shape(), int(top.Label), top.Score); err != nil {
+		a.learnErrs.Add(1)
+	}
+}
+
+// answerLocally answers a frame the cloud did not with the local model,
+// when the agent falls back to it and classification was requested;
+// otherwise it returns rec as it is.
+func (a *Agent) answerLocally(ctx context.Context, rec Record, payload []byte, start time.Time) Record {
+	if !a.opts.Fallback || !a.opts.Tasks.Has(wire.Classify) {
+		return rec
+	}
+	p, err := a.opts.Local.Predict(context.WithoutCancel(ctx), payload, a.enc.Bundle.Shape())
+	if err != nil {
+		rec.Error += "; local model: " + err.Error()
+		return rec
+	}
+	rec.Status, rec.Source = wire.StatusOK.String(), "local"
+	rec.Results = &Results{Classify: []ClassResult{{p.Label, p.Class, p.Score}}}
+	for _, t := range (a.opts.Tasks &^ wire.Tasks(0).With(wire.Classify)).List() {
+		rec.Unserved = append(rec.Unserved, t.String())
+	}
+	rec.Latency.Total = ms(time.Since(start))
+	return rec
 }

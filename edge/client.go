@@ -133,6 +133,9 @@ func NewClient(addr string, o ClientOptions) (*Client, error) {
 		return nil, errors.New("edge: client needs a TLS configuration")
 	}
 	o.TLS = o.TLS.Clone()
+	if o.TLS.ServerName == "" { // verify the certificate against the address's host
+		o.TLS.ServerName, _, _ = net.SplitHostPort(addr)
+	}
 	if o.TLS.ClientSessionCache == nil {
 		o.TLS.ClientSessionCache = tls.NewLRUClientSessionCache(8)
 	}

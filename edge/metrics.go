@@ -33,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "splitstream_edge_requests_total",
-			Help: "Images processed, by status (a wire status, or error for a failure on the edge).",
+			Help: "Images processed, by status (a wire status, error for a failure on the edge, or local when the edge's own model answered).",
 		}, []string{"status"}),
 	}
 	reg.MustRegister(m.stage, m.sent, m.requests)
@@ -42,9 +42,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Observe records one image.
 func (m *Metrics) Observe(r Record) {
-	m.requests.WithLabelValues(r.Status).Inc()
+	status := r.Status
+	if r.Source == "local" {
+		status = "local"
+	}
+	m.requests.WithLabelValues(status).Inc()
 	m.sent.Add(float64(r.Bytes))
-	if r.Status != "ok" {
+	if status != "ok" {
 		return
 	}
 	for _, s := range r.Latency.Stages() {

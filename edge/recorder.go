@@ -2,7 +2,9 @@ package edge
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -85,4 +87,33 @@ func (r *Recorder) showProgress() {
 			return
 		}
 	}
+}
+
+// Report says where RunReport writes: the records as JSON lines, the
+// summary, the metrics (nil: none) and a progress line (on a terminal).
+type Report struct {
+	Records, Summary io.Writer
+	Metrics          *Metrics
+	Progress         *os.File
+}
+
+// RunReport processes the images named by inputs (RunInputs), writes a
+// record per image and then the summary with the connection's figures. It
+// fails when an input could not be read, a record not written, or an image
+// failed.
+func (a *Agent) RunReport(ctx context.Context, inputs []string, stdin io.Reader, r Report) error {
+	start, rec := time.Now(), NewRecorder(r.Records, r.Metrics, r.Progress)
+	readErr := a.RunInputs(ctx, inputs, stdin, rec.Record)
+	sum, writeErr := rec.Close()
+	sum.Write(r.Summary)
+	st, as := a.client.Stats(), a.Stats()
+	fmt.Fprintf(r.Summary, "connections %d (0-RTT resumed %d), resent after a broken connection %d, overloaded replies %d, retries %d, %.1f s\n",
+		st.Connects, st.Resumed0RTT, st.Resent, as.OverloadedReplies, as.Retries, time.Since(start).Seconds())
+	if err := errors.Join(readErr, writeErr); err != nil {
+		return err
+	}
+	if sum.Errors > 0 {
+		return fmt.Errorf("%d of %d images failed", sum.Errors, sum.Count)
+	}
+	return nil
 }

@@ -12,16 +12,23 @@ import (
 // percentiles per stage over the successful requests.
 type Summary struct {
 	Count, Errors int
-	bytes         int
-	stages        map[string][]float64
-	order         []string
+	// Local counts the images the local model answered (Record.Source);
+	// they are neither errors nor in the cloud's bytes and latencies.
+	Local  int
+	bytes  int
+	stages map[string][]float64
+	order  []string
 }
 
 // Add records one image.
 func (s *Summary) Add(r Record) {
 	s.Count++
-	if r.Status != "ok" {
+	switch {
+	case r.Status != "ok":
 		s.Errors++
+		return
+	case r.Source == "local":
+		s.Local++
 		return
 	}
 	s.bytes += r.Bytes
@@ -38,7 +45,7 @@ func (s *Summary) Add(r Record) {
 
 // BytesPerImage is the mean bytes sent per successful image.
 func (s *Summary) BytesPerImage() float64 {
-	if ok := s.Count - s.Errors; ok > 0 {
+	if ok := s.Count - s.Errors - s.Local; ok > 0 {
 		return float64(s.bytes) / float64(ok)
 	}
 	return 0
@@ -74,7 +81,7 @@ func (s *Summary) Latency() map[string]Percentiles {
 
 // Write prints the summary table.
 func (s *Summary) Write(w io.Writer) {
-	fmt.Fprintf(w, "images %d, errors %d, bytes/image %.1f\n", s.Count, s.Errors, s.BytesPerImage())
+	fmt.Fprintf(w, "images %d, errors %d, answered locally %d, bytes/image %.1f\n", s.Count, s.Errors, s.Local, s.BytesPerImage())
 	if len(s.order) == 0 {
 		return
 	}

@@ -89,7 +89,7 @@ func Walk(ctx context.Context, b *bundle.Bundle, dir string, o Options, fn func(
 	if err != nil {
 		return err
 	}
-	defer in.close()
+	defer in.Close()
 	n := len(ts.Images)
 	if o.Limit > 0 {
 		n = min(n, o.Limit)
@@ -116,7 +116,7 @@ func Walk(ctx context.Context, b *bundle.Bundle, dir string, o Options, fn func(
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		x, err := in.run(ctx, y)
+		x, err := in.Run(ctx, y)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -263,66 +263,15 @@ func MSPer1000(d time.Duration, n uint64) float64 {
 	return d.Seconds() * 1e6 / float64(n)
 }
 
-// input turns a dequantised latent into the local model's input.
-type input struct {
-	b     *bundle.Bundle
-	trunk models.Engine // nil for Latent
-	shape codec.Shape   // of what run returns
-}
-
-func openInput(b *bundle.Bundle, o Options) (*input, error) {
-	in := &input{b: b, shape: b.Shape()}
+// openInput opens the local model's input that o names.
+func openInput(b *bundle.Bundle, o Options) (*edge.LocalInput, error) {
 	switch o.Input {
 	case "", Latent:
-		return in, nil
+		return edge.OpenLocalInput(b, false, o.Engine, o.EngineOptions)
 	case Trunk:
-	default:
-		return nil, fmt.Errorf("input %q: want %s or %s", o.Input, Latent, Trunk)
+		return edge.OpenLocalInput(b, true, o.Engine, o.EngineOptions)
 	}
-	if b.Cloud.Layout != "trunk" {
-		return nil, fmt.Errorf("bundle %s has no trunk graph", b.Name)
-	}
-	eng, err := models.OpenFile(o.Engine, b.Path(b.Cloud.Trunk.File), o.EngineOptions)
-	if err != nil {
-		return nil, fmt.Errorf("bundle %s: trunk: %w", b.Name, err)
-	}
-	in.trunk = eng
-	// The trunk's output shape is not in the manifest: run it once.
-	s := b.Shape()
-	out, err := eng.Run(context.Background(), map[string]models.Tensor{b.Cloud.Trunk.Input: {Shape: []int{1, s.C, s.H, s.W}, Data: make([]float32, s.Len())}})
-	if err != nil {
-		eng.Close()
-		return nil, fmt.Errorf("bundle %s: trunk: %w", b.Name, err)
-	}
-	f := out[b.Cloud.Trunk.Output]
-	if len(f.Shape) != 4 || f.Shape[0] != 1 {
-		eng.Close()
-		return nil, fmt.Errorf("bundle %s: trunk output of shape %v, want 1 x C x H x W", b.Name, f.Shape)
-	}
-	in.shape = codec.Shape{C: f.Shape[1], H: f.Shape[2], W: f.Shape[3]}
-	return in, nil
-}
-
-func (in *input) run(ctx context.Context, y []float32) ([]float32, error) {
-	if in.trunk == nil {
-		return y, nil
-	}
-	s := in.b.Shape()
-	out, err := in.trunk.Run(ctx, map[string]models.Tensor{in.b.Cloud.Trunk.Input: {Shape: []int{1, s.C, s.H, s.W}, Data: y}})
-	if err != nil {
-		return nil, fmt.Errorf("trunk: %w", err)
-	}
-	f := out[in.b.Cloud.Trunk.Output]
-	if len(f.Data) != in.shape.Len() {
-		return nil, fmt.Errorf("trunk output of %d values, want %v", len(f.Data), in.shape)
-	}
-	return f.Data, nil
-}
-
-func (in *input) close() {
-	if in.trunk != nil {
-		in.trunk.Close()
-	}
+	return nil, fmt.Errorf("input %q: want %s or %s", o.Input, Latent, Trunk)
 }
 
 // InputShape is the shape of the local model's input for a bundle.
@@ -331,6 +280,6 @@ func InputShape(b *bundle.Bundle, o Options) (codec.Shape, error) {
 	if err != nil {
 		return codec.Shape{}, err
 	}
-	defer in.close()
-	return in.shape, nil
+	defer in.Close()
+	return in.Shape(), nil
 }

@@ -202,10 +202,10 @@ func BenchmarkTrunk(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer in.close()
+	defer in.Close()
 	y := make([]float32, bn.Shape().Len())
 	for b.Loop() {
-		if _, err := in.run(context.Background(), y); err != nil {
+		if _, err := in.Run(context.Background(), y); err != nil {
 			b.Fatal(err)
 		}
 	}

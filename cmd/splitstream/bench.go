@@ -20,9 +20,8 @@ import (
 )
 
 func init() {
-	register(command{name: "bench engine", summary: "time inference engines on ONNX graphs, interleaved", run: func(ctx context.Context, args []string) error {
-		return benchEngine(ctx, args, os.Stdout)
-	}})
+	register(command{name: "bench engine", summary: "time inference engines on ONNX graphs, interleaved",
+		run: func(ctx context.Context, args []string) error { return benchEngine(ctx, args, os.Stdout) }})
 	register(command{name: "bench links", summary: "each strategy (edge only, input offload, feature offload, learned codec) over emulated links: accuracy, bytes, latency",
 		run: func(ctx context.Context, args []string) error { return benchLinks(ctx, args, os.Stdout, os.Stderr) }})
 	register(command{name: "bench load", summary: "N edges x M images against one cloud on loopback: lost, overloaded, retries, goodput, latency", run: runBenchLoad})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/splitstream/splitstream/bench/learneval"
+	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/entropy/vectors"
 	"github.com/splitstream/splitstream/internal/certs"
 	"github.com/splitstream/splitstream/models"
@@ -17,6 +20,7 @@ import (
 )
 
 func init() {
+	register(command{name: "learn eval", summary: "top-1 of the edge's local classifier (edge --learn) on a test set, next to the cloud head's", run: runLearnEval})
 	register(command{name: "parity", summary: "run a bundle's graphs on its reference vectors with each engine and print the differences from PyTorch", run: runParity})
 	register(command{name: "certs init", summary: "write a development CA, server and client certificate", run: runCerts})
 	register(command{name: "entropy check-vectors", summary: "check the rANS coder against CompressAI test vectors",
@@ -64,8 +68,7 @@ func runCheckVectors(ctx context.Context, args []string, w io.Writer) error {
 }
 
 func runVersion(ctx context.Context, args []string) error {
-	fs := newFlagSet("version", "", "Print the version and build of this binary.")
-	if err := fs.Parse(args); err != nil {
+	if err := newFlagSet("version", "", "Print the version and build of this binary.").Parse(args); err != nil {
 		return err
 	}
 	v := "devel"
@@ -103,5 +106,36 @@ func runParity(ctx context.Context, args []string) error {
 		return json.NewEncoder(os.Stdout).Encode(rep)
 	}
 	rep.WriteText(os.Stdout)
+	return nil
+}
+
+// runLearnEval scores the local model that `edge --learn DIR` trained.
+func runLearnEval(ctx context.Context, args []string) error {
+	fs := newFlagSet("learn eval", "--model DIR [--bundle DIR] [--testset DIR] [--trunk] [--json]",
+		"Score the edge's local classifier (docs/EDGE2TRAIN.md), trained by `splitstream edge --learn DIR`,\n"+
+			"on a test set, next to the cloud head's top-1 on the same latents.")
+	dir, eng := bundleFlag(fs), engineFlags(fs, models.Native)
+	model := fs.String("model", "", "folder of the local model (required)")
+	testset := fs.String("testset", bundle.ZooDir+"/testset", "test set folder")
+	trunk := fs.Bool("trunk", false, "the model learned from the trunk's features (edge --learn-trunk)")
+	asJSON := fs.Bool("json", false, "print one JSON object: top1_local, top1_cloud, samples_trained, train_ms_per_1000, model_bytes")
+	if err := fs.Parse(args); err != nil || *model == "" {
+		fs.Usage()
+		return errors.Join(err, errUsage)
+	}
+	b, err := loadBundle(*dir)
+	if err != nil {
+		return err
+	}
+	o := learneval.Options{Input: map[bool]learneval.Input{false: learneval.Latent, true: learneval.Trunk}[*trunk], Engine: eng.Kind, EngineOptions: eng.Options}
+	r, err := learneval.Eval(ctx, b, *model, *testset, o)
+	switch {
+	case err != nil:
+		return err
+	case *asJSON:
+		return json.NewEncoder(os.Stdout).Encode(r)
+	}
+	fmt.Printf("local top-1 %.4f, cloud head top-1 %.4f on %d images; %d samples learned, %.1f ms per 1000, model %d bytes\n",
+		r.Top1Local, r.Top1Cloud, r.Images, r.SamplesTrained, r.TrainMSPer1000, r.ModelBytes)
 	return nil
 }

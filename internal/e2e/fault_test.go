@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/splitstream/splitstream/bundle/bundletest"
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/edge"
+	"github.com/splitstream/splitstream/edge/learn"
 	"github.com/splitstream/splitstream/internal/certs"
 )
 
@@ -77,10 +79,17 @@ func TestCloudHelper(t *testing.T) {
 // TestCloudKilledTwiceLosesNothing runs an edge over 400 images while the
 // cloud process is killed with SIGKILL and restarted twice (each time after
 // 60 more images were answered): every image ends ok, exactly once.
-func TestCloudKilledTwiceLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts and kills cloud processes")
-	}
+// cloudProcess is the test bundle served by cloud helper processes on one
+// loopback address, started (and restarted) by start.
+type cloudProcess struct {
+	b      *bundle.Bundle
+	addr   string
+	cliTLS *tls.Config
+	start  func() *exec.Cmd
+}
+
+func newCloudProcess(t *testing.T) *cloudProcess {
+	t.Helper()
 	dir := t.TempDir()
 	if err := bundletest.Write(dir, "testbundle"); err != nil {
 		t.Fatal(err)
@@ -119,6 +128,15 @@ func TestCloudKilledTwiceLosesNothing(t *testing.T) {
 		}
 		return cmd
 	}
+	return &cloudProcess{b: b, addr: addr, cliTLS: cliTLS, start: start}
+}
+
+func TestCloudKilledTwiceLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills cloud processes")
+	}
+	cp := newCloudProcess(t)
+	b, addr, cliTLS, start := cp.b, cp.addr, cp.cliTLS, cp.start
 	cloudProc := start()
 	defer func() { cloudProc.Process.Kill(); cloudProc.Wait() }()
 
@@ -190,5 +208,83 @@ func TestCloudKilledTwiceLosesNothing(t *testing.T) {
 	}
 	if st.Connects < 3 {
 		t.Errorf("%d connections: the cloud was not restarted under the run", st.Connects)
+	}
+}
+
+// TestLocalFallbackWhileCloudIsDown: an edge learns a local classifier from
+// the cloud's replies, the cloud is killed, and every frame still gets a
+// classification, from the local model, until the cloud is back.
+func TestLocalFallbackWhileCloudIsDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills cloud processes")
+	}
+	cp := newCloudProcess(t)
+	cloudProc := cp.start()
+	defer func() { cloudProc.Process.Kill(); cloudProc.Wait() }()
+	engines := &bundletest.Engines{}
+	enc, err := edge.NewEncoder(cp.b, edge.EncoderOptions{Open: engines.Open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := edge.NewClient(cp.addr, edge.ClientOptions{TLS: cp.cliTLS, Logger: quiet, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	modelDir := t.TempDir()
+	local, err := edge.OpenLocal(cp.b, edge.LocalOptions{Dir: modelDir, Learn: learn.Config{MinScore: 1e-6, EpochEvery: 20}, SaveEvery: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := edge.NewAgent(enc, client, edge.AgentOptions{Concurrency: 2, Timeout: 600 * time.Millisecond, Local: local, Fallback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum edge.Summary
+	stream := func(from, n int) {
+		items := make(chan edge.Item)
+		go func() {
+			for i := from; i < from+n; i++ {
+				items <- edge.Item{Index: i, Name: fmt.Sprintf("img%d", i), Data: pngImage(t, uint64(i))}
+			}
+			close(items)
+		}()
+		if err := agent.Run(context.Background(), items, func(r edge.Record) {
+			sum.Add(r)
+			if r.Status != "ok" || r.Results == nil || len(r.Results.Classify) == 0 {
+				t.Errorf("%s: %s %s, no classification", r.Image, r.Status, r.Error)
+			}
+			if r.Source == "local" && len(r.Unserved) != 2 {
+				t.Errorf("%s answered locally, unserved %v; want detect and segment", r.Image, r.Unserved)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stream(0, 60) // the cloud answers, the edge learns
+	if local.Info().Samples == 0 {
+		t.Fatal("the local model learned nothing from the cloud's replies")
+	}
+	cloudProc.Process.Signal(syscall.SIGKILL)
+	cloudProc.Wait()
+	stream(60, 30) // the cloud is down
+	localAnswers := sum.Local
+	cloudProc = cp.start()
+	stream(90, 30) // the cloud is back
+	t.Logf("%d images, %d answered locally, %d errors; local model: %d samples", sum.Count, sum.Local, sum.Errors, local.Info().Samples)
+	if sum.Count != 120 || sum.Errors != 0 {
+		t.Errorf("%d records, %d errors; want 120, 0", sum.Count, sum.Errors)
+	}
+	if localAnswers < 30 {
+		t.Errorf("%d frames answered locally while the cloud was down, want 30", localAnswers)
+	}
+	if sum.Local-localAnswers == 30 {
+		t.Error("no frame reached the cloud after its restart")
+	}
+	if err := local.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := learn.Load(modelDir, cp.b.ID, cp.b.Shape(), learn.Config{}); err != nil {
+		t.Errorf("the saved model does not load: %v", err)
 	}
 }

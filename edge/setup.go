@@ -1,0 +1,60 @@
+package edge
+
+import (
+	"errors"
+
+	"github.com/splitstream/splitstream/bundle"
+)
+
+// Setup is an agent described by its parts' options, as the edge command's
+// flags give them; Open assembles it.
+type Setup struct {
+	Bundle  *bundle.Bundle
+	Server  string // the cloud's address
+	Encoder EncoderOptions
+	Client  ClientOptions
+	Agent   AgentOptions
+	// Local, with a Dir, opens a local model (Agent.Local) there.
+	Local LocalOptions
+}
+
+// Open opens the encoder, the client, the local model (if any) and the
+// agent. close releases them and saves the local model.
+func (s Setup) Open() (a *Agent, close func() error, err error) {
+	var closers []func() error
+	close = func() error {
+		var errs []error
+		for i := len(closers) - 1; i >= 0; i-- {
+			errs = append(errs, closers[i]())
+		}
+		return errors.Join(errs...)
+	}
+	defer func() {
+		if err != nil {
+			close()
+		}
+	}()
+	enc, err := NewEncoder(s.Bundle, s.Encoder)
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, enc.Close)
+	client, err := NewClient(s.Server, s.Client)
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, client.Close)
+	if s.Local.Dir != "" {
+		if s.Local.Engine == "" {
+			s.Local.Engine, s.Local.EngineOptions = s.Encoder.Engine, s.Encoder.EngineOptions
+		}
+		if s.Agent.Local, err = OpenLocal(s.Bundle, s.Local); err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, s.Agent.Local.Close)
+	}
+	if a, err = NewAgent(enc, client, s.Agent); err != nil {
+		return nil, nil, err
+	}
+	return a, close, nil
+}
