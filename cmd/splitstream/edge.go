@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -28,7 +29,8 @@ func runEdge(ctx context.Context, args []string) error {
 			"preprocess them as the bundle's manifest says, run the encoder, entropy-code the latent\n"+
 			"and send each on its own stream of one QUIC connection, several in flight. Writes one\n"+
 			"JSON line per image (results, bytes sent, latency breakdown) and a summary table.")
-	server := fs.String("server", "localhost:4433", "cloud server address (host:port)")
+	var servers listFlag
+	fs.Var(&servers, "server", "cloud server `addresses` (host:port; repeatable, or comma-separated; a name may resolve to several): the edge fails over between them (default localhost:4433)")
 	var inputs listFlag
 	fs.Var(&inputs, "input", "image file, folder of images, or - for a stream of images on stdin (repeatable)")
 	out := fs.String("out", "-", "JSON lines output file (- for stdout)")
@@ -61,7 +63,8 @@ func runEdge(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if co.TLS, err = clientTLS(*server); err != nil {
+	server := cmp.Or(servers.String(), "localhost:4433")
+	if co.TLS, err = clientTLS(server); err != nil {
 		return err
 	}
 	eo.Engine, eo.EngineOptions = eng.Kind, eng.Options
@@ -71,7 +74,7 @@ func runEdge(ctx context.Context, args []string) error {
 	}
 	defer enc.Close()
 	co.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	client, err := edge.NewClient(*server, co)
+	client, err := edge.NewClient(server, co)
 	if err != nil {
 		return err
 	}
@@ -89,7 +92,7 @@ func clientTLSFlags(fs *flag.FlagSet) func(server string) (*tls.Config, error) {
 	ca := fs.String("ca", "", "CA that signed the server certificate (PEM; empty: system roots)")
 	cert := fs.String("cert", "", "client certificate for mutual TLS (PEM)")
 	key := fs.String("key", "", "client private key (PEM)")
-	name := fs.String("server-name", "", "name to verify the server certificate against (default: the host of --server)")
+	name := fs.String("server-name", "", "name to verify the server certificate against (default: the host of each --server address)")
 	return func(server string) (*tls.Config, error) {
 		if *name == "" {
 			*name, _, _ = net.SplitHostPort(server)
