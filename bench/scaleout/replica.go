@@ -1,13 +1,16 @@
 package scaleout
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -73,6 +76,35 @@ func ready(admin string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// connections reads the replica's splitstream_cloud_connections gauge from
+// its /metrics (0 when it cannot).
+func (r *replica) connections() float64 {
+	resp, err := readyClient.Get("http://" + r.admin + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 1<<20))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "splitstream_cloud_connections "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// busiest returns the replica that holds the most connections.
+func busiest(reps []*replica) *replica {
+	best, most := reps[0], -1.0
+	for _, r := range reps {
+		if n := r.connections(); n > most {
+			best, most = r, n
+		}
+	}
+	return best
 }
 
 // freePort returns a loopback port that is free now for network (udp or

@@ -3,9 +3,9 @@
 // splitstream binary, sharing session-ticket keys, each with its own
 // QUIC-LB server ID) behind nginx as the UDP load balancer (the stream
 // module, hashing each client's address and port), and M edge agents in
-// this process streaming the bundle's test set for a while. With Kill, one
-// replica is stopped a third of the way in, by SIGTERM (it drains) or
-// SIGKILL (it crashes), and started again.
+// this process streaming the bundle's test set for a while. With Kill, the
+// replica holding the most connections is stopped a third of the way in,
+// by SIGTERM (it drains) or SIGKILL (it crashes), and started again.
 //
 // Every request has its own ID; the bench counts the replies per ID, so a
 // request answered twice shows as a duplicate and one that never got a
@@ -47,8 +47,8 @@ const (
 	Help     = "Start N cloud replicas (processes of --binary, sharing session-ticket keys, distinct\n" +
 		"--server-id) behind nginx as the UDP load balancer (stream module, hash on the client's\n" +
 		"address and port), and M edge agents in this process streaming the bundle's test set for\n" +
-		"--duration. With --kill, replica 1 is stopped a third of the way in (drain: SIGTERM,\n" +
-		"crash: SIGKILL) and started again. Prints requests, ok, lost (no reply in the end),\n" +
+		"--duration. With --kill, the replica holding the most connections is stopped a third of\n" +
+		"the way in (drain: SIGTERM, crash: SIGKILL) and started again. Prints requests, ok, lost (no reply in the end),\n" +
 		"duplicates (answered twice), errors (a reply other than ok), retried, rps, p50 and p99.\n" +
 		"Needs nginx and libnginx-mod-stream; every address is on loopback."
 )
@@ -284,7 +284,7 @@ func Run(ctx context.Context, c Config, progress io.Writer) (*Result, error) {
 	start := time.Now()
 	sendUntil := start.Add(c.Duration)
 	killed := make(chan error, 1)
-	go func() { killed <- c.killOne(ctx, reps[0], start, res, progress) }()
+	go func() { killed <- c.killOne(ctx, reps, start, res, progress) }()
 	s := b.Shape()
 	var wg sync.WaitGroup
 	for e, a := range agents {
@@ -350,9 +350,10 @@ func Run(ctx context.Context, c Config, progress io.Writer) (*Result, error) {
 	return res, nil
 }
 
-// killOne stops r a third of the way into the run, as c.Kill says, and
-// starts it again; it records how long r was down.
-func (c *Config) killOne(ctx context.Context, r *replica, start time.Time, res *Result, progress io.Writer) error {
+// killOne stops the replica holding the most connections a third of the
+// way into the run, as c.Kill says, and starts it again; it records how
+// long it was down.
+func (c *Config) killOne(ctx context.Context, reps []*replica, start time.Time, res *Result, progress io.Writer) error {
 	if c.Kill == "none" {
 		return nil
 	}
@@ -361,6 +362,7 @@ func (c *Config) killOne(ctx context.Context, r *replica, start time.Time, res *
 	case <-ctx.Done():
 		return nil
 	}
+	r := busiest(reps)
 	sig := map[string]syscall.Signal{"drain": syscall.SIGTERM, "crash": syscall.SIGKILL}[c.Kill]
 	t0 := time.Now()
 	fmt.Fprintf(progress, "bench scaleout: %.1f s: %s replica %d (%v)\n", t0.Sub(start).Seconds(), c.Kill, r.id, sig)
