@@ -10,6 +10,7 @@ package edge
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,9 +69,9 @@ type ClientOptions struct {
 // The server may have several addresses: the client connects to one at a
 // time and, when that connection fails or breaks (the server went away,
 // was reset, fell silent), connects to the next, in the order given, each
-// name's resolved addresses in turn; names are resolved again after each
-// pass. Every connection starts from a new UDP socket, so it has a new
-// source port.
+// name's resolved addresses in turn (IPv4 first); names are resolved again
+// after each pass. Every connection starts from a new UDP socket, so it has
+// a new source port.
 type Client struct {
 	addr    string   // as given, for errors
 	servers []string // host:port, as given
@@ -228,6 +230,9 @@ func (c *Client) resolve(ctx context.Context) ([]target, error) {
 			lastErr = err
 			continue
 		}
+		// IPv4 first, as net.ResolveUDPAddr prefers it: a server on
+		// "localhost" often listens on 127.0.0.1 only.
+		slices.SortStableFunc(ips, func(a, b string) int { return cmp.Compare(ipv6(a), ipv6(b)) })
 		for _, ip := range ips {
 			out = append(out, target{host, net.JoinHostPort(ip, port)})
 		}
@@ -236,6 +241,14 @@ func (c *Client) resolve(ctx context.Context) ([]target, error) {
 		return nil, lastErr
 	}
 	return out, nil
+}
+
+// ipv6 is 1 for an IPv6 address, 0 otherwise.
+func ipv6(ip string) int {
+	if strings.Contains(ip, ":") {
+		return 1
+	}
+	return 0
 }
 
 // nextTarget returns the address to dial next and whether it is the last
