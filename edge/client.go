@@ -3,11 +3,14 @@
 // sends each as a request on its own stream of one persistent QUIC
 // connection, and reports the results with a stage-by-stage latency
 // breakdown. The connection is re-established with backoff when it breaks,
-// resuming the TLS session with 0-RTT.
+// resuming the TLS session with 0-RTT, to the next of the server's addresses
+// (several may be given, and a name may resolve to several) from a new UDP
+// socket, so that a balancer hashing on the client's port picks again.
 package edge
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -17,6 +20,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,10 +65,18 @@ type ClientOptions struct {
 
 // Client sends requests to a cloud server over one persistent QUIC
 // connection, one stream per request. It is safe for concurrent use.
+//
+// The server may have several addresses: the client connects to one at a
+// time and, when that connection fails or breaks (the server went away,
+// was reset, fell silent), connects to the next, in the order given, each
+// name's resolved addresses in turn (IPv4 first); names are resolved again
+// after each pass. Every connection starts from a new UDP socket, so it has
+// a new source port.
 type Client struct {
-	addr string
-	opts ClientOptions
-	qcfg *quic.Config
+	addr    string   // as given, for errors
+	servers []string // host:port, as given
+	opts    ClientOptions
+	qcfg    *quic.Config
 
 	dial chan struct{} // a one-slot lock around (re)connecting
 	mu   sync.Mutex
@@ -72,13 +85,22 @@ type Client struct {
 	connects atomic.Int64 // connections established
 	resumed  atomic.Int64 // of which resumed with 0-RTT accepted
 	resent   atomic.Int64 // requests sent again after their connection broke
+	away     atomic.Int64 // connections the server closed going away
 
 	// The circuit breaker, guarded by dial: consecutive failed attempts,
 	// the time it stays open until, and the last failure.
 	failures  int
 	openUntil time.Time
 	lastErr   error
+	// The addresses of the current pass and the index of the next one to
+	// dial, guarded by dial.
+	targets []target
+	next    int
 }
+
+// target is one address to dial: the host as given (for TLS's server name)
+// and a resolved ip:port.
+type target struct{ host, addr string }
 
 // ErrPermanent marks a failure that no retry can mend: the server's
 // certificate does not verify, the host name does not resolve, the TLS
@@ -127,15 +149,18 @@ func permanent(err error) bool {
 	return false
 }
 
-// NewClient returns a client for the server at addr; it connects on first use.
+// NewClient returns a client for the server at addr: one or more host:port,
+// comma-separated, whose hosts are IP addresses or names (each may resolve
+// to several addresses). It connects on first use.
 func NewClient(addr string, o ClientOptions) (*Client, error) {
 	if o.TLS == nil {
 		return nil, errors.New("edge: client needs a TLS configuration")
 	}
-	o.TLS = o.TLS.Clone()
-	if o.TLS.ServerName == "" { // verify the certificate against the address's host
-		o.TLS.ServerName, _, _ = net.SplitHostPort(addr)
+	servers, err := ParseServers(addr)
+	if err != nil {
+		return nil, err
 	}
+	o.TLS = o.TLS.Clone()
 	if o.TLS.ClientSessionCache == nil {
 		o.TLS.ClientSessionCache = tls.NewLRUClientSessionCache(8)
 	}
@@ -163,20 +188,108 @@ func NewClient(addr string, o ClientOptions) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Client{addr: addr, opts: o, dial: make(chan struct{}, 1),
+	return &Client{addr: addr, servers: servers, opts: o, dial: make(chan struct{}, 1),
 		qcfg: &quic.Config{MaxIdleTimeout: o.IdleTimeout, KeepAlivePeriod: o.IdleTimeout / 3}}, nil
 }
 
+// ParseServers splits a comma-separated list of host:port server addresses
+// and checks each.
+func ParseServers(list string) ([]string, error) {
+	var servers []string
+	for s := range strings.SplitSeq(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(s)
+		if err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("edge: server address %q: want host:port", s)
+		}
+		servers = append(servers, s)
+	}
+	if len(servers) == 0 {
+		return nil, errors.New("edge: no server address")
+	}
+	return servers, nil
+}
+
+// resolve lists the addresses of every server, in order. A name that does
+// not resolve is skipped; the error is the last resolution failure, when
+// no address is left.
+func (c *Client) resolve(ctx context.Context) ([]target, error) {
+	var out []target
+	var lastErr error
+	for _, s := range c.servers {
+		host, port, _ := net.SplitHostPort(s) // checked by ParseServers
+		if net.ParseIP(host) != nil {
+			out = append(out, target{host, s})
+			continue
+		}
+		ips, err := net.DefaultResolver.LookupHost(ctx, host)
+		if err != nil {
+			c.opts.Logger.Warn("edge: server name does not resolve; skipping it", "server", s, "err", err)
+			lastErr = err
+			continue
+		}
+		// IPv4 first, as net.ResolveUDPAddr prefers it: a server on
+		// "localhost" often listens on 127.0.0.1 only.
+		slices.SortStableFunc(ips, func(a, b string) int { return cmp.Compare(ipv6(a), ipv6(b)) })
+		for _, ip := range ips {
+			out = append(out, target{host, net.JoinHostPort(ip, port)})
+		}
+	}
+	if len(out) == 0 {
+		return nil, lastErr
+	}
+	return out, nil
+}
+
+// ipv6 is 1 for an IPv6 address, 0 otherwise.
+func ipv6(ip string) int {
+	if strings.Contains(ip, ":") {
+		return 1
+	}
+	return 0
+}
+
+// nextTarget returns the address to dial next and whether it is the last
+// of its pass; a new pass resolves the names again.
+func (c *Client) nextTarget(ctx context.Context) (target, bool, error) {
+	if c.next >= len(c.targets) {
+		ts, err := c.resolve(ctx)
+		if err != nil {
+			return target{}, true, err
+		}
+		c.targets, c.next = ts, 0
+	}
+	t := c.targets[c.next]
+	c.next++
+	return t, c.next == len(c.targets), nil
+}
+
+// dialTarget connects to t from a new UDP socket (quic.DialAddrEarly makes
+// one per connection and closes it with the connection).
+func (c *Client) dialTarget(ctx context.Context, t target) (*quic.Conn, error) {
+	tlsConf := c.opts.TLS
+	if tlsConf.ServerName == "" {
+		tlsConf = tlsConf.Clone()
+		tlsConf.ServerName = t.host
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
+	defer cancel()
+	return quic.DialAddrEarly(dctx, t.addr, tlsConf, c.qcfg)
+}
+
 // ConnStats says how often the client connected, how many of those
-// connections resumed with 0-RTT, and how many requests were sent again
-// after their connection broke.
+// connections resumed with 0-RTT, how many requests were sent again after
+// their connection broke, and how many connections the server closed with
+// wire.GoingAway (it was draining).
 type ConnStats struct {
-	Connects, Resumed0RTT, Resent int64
+	Connects, Resumed0RTT, Resent, GoingAway int64
 }
 
 // Stats returns the connection counters.
 func (c *Client) Stats() ConnStats {
-	return ConnStats{Connects: c.connects.Load(), Resumed0RTT: c.resumed.Load(), Resent: c.resent.Load()}
+	return ConnStats{Connects: c.connects.Load(), Resumed0RTT: c.resumed.Load(), Resent: c.resent.Load(), GoingAway: c.away.Load()}
 }
 
 // Addr is the server's address, as errors name it.
@@ -223,13 +336,15 @@ func (c *Client) connection(ctx context.Context) (*quic.Conn, error) {
 	}
 	backoff := c.opts.MinBackoff
 	for {
-		dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
-		conn, err := quic.DialAddrEarly(dctx, c.addr, c.opts.TLS, c.qcfg)
-		cancel()
+		t, lastOfPass, err := c.nextTarget(ctx)
+		var conn *quic.Conn
+		if err == nil {
+			conn, err = c.dialTarget(ctx, t)
+		}
 		if err == nil {
 			c.connects.Add(1)
-			if c.failures >= c.opts.BreakerThreshold {
-				c.opts.Logger.Info("edge: server reachable again; circuit breaker closed", "server", c.addr)
+			if c.failures >= c.threshold() {
+				c.opts.Logger.Info("edge: server reachable again; circuit breaker closed", "server", t.addr)
 			}
 			c.failures = 0
 			c.mu.Lock()
@@ -250,13 +365,20 @@ func (c *Client) connection(ctx context.Context) (*quic.Conn, error) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no handshake within the dial timeout of %v (no server on the port?): %w", c.opts.DialTimeout, err)
 		}
+		if t.addr != "" {
+			err = fmt.Errorf("%s: %w", t.addr, err)
+		}
 		c.failures++
 		c.lastErr = err
-		if c.failures >= c.opts.BreakerThreshold {
+		if c.failures >= c.threshold() {
 			c.openUntil = time.Now().Add(c.opts.BreakerCooldown)
 			c.opts.Logger.Error("edge: server unreachable; circuit breaker open: requests fail at once", "server", c.addr,
 				"attempts", c.failures, "for", c.opts.BreakerCooldown, "err", err)
 			return nil, fmt.Errorf("server %s: %w after %d failed connection attempts: %v", c.addr, ErrCircuitOpen, c.failures, err)
+		}
+		if !lastOfPass { // fail over to the next address at once
+			c.opts.Logger.Warn("edge: connect failed; trying the next address", "server", t.addr, "err", err)
+			continue
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		c.opts.Logger.Warn("edge: connect failed; retrying", "server", c.addr, "attempt", c.failures, "in", wait.Round(time.Millisecond), "err", err)
@@ -269,7 +391,12 @@ func (c *Client) connection(ctx context.Context) (*quic.Conn, error) {
 	}
 }
 
-// watch records whether a connection's handshake resumed with 0-RTT.
+// threshold is how many failed attempts in a row open the circuit breaker:
+// BreakerThreshold, and at least one per address.
+func (c *Client) threshold() int { return max(c.opts.BreakerThreshold, len(c.targets)) }
+
+// watch records whether a connection's handshake resumed with 0-RTT and
+// whether the server closed it going away.
 func (c *Client) watch(conn *quic.Conn) {
 	select {
 	case <-conn.HandshakeComplete():
@@ -277,6 +404,11 @@ func (c *Client) watch(conn *quic.Conn) {
 			c.resumed.Add(1)
 		}
 	case <-conn.Context().Done():
+	}
+	<-conn.Context().Done()
+	var ae *quic.ApplicationError
+	if errors.As(context.Cause(conn.Context()), &ae) && ae.Remote && ae.ErrorCode == wire.GoingAway {
+		c.away.Add(1)
 	}
 }
 

@@ -15,6 +15,8 @@ package load
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"image"
 	"image/color"
@@ -48,6 +50,40 @@ type Config struct {
 	Workers     int           // the cloud's workers; 0: its default (one per CPU)
 	Delay       time.Duration // time each graph run takes; default 2 ms
 	Timeout     time.Duration // per request on the edge, retries included; default 60 s
+	JSON        bool          // Main prints one JSON object
+}
+
+// Synopsis and Help describe the command that runs a Config.
+const (
+	Synopsis = "[--edges N] [--images M] [flags]"
+	Help     = "Run N edge agents (goroutines, one QUIC connection each) sending M requests each to one\n" +
+		"cloud on loopback, with the test bundle whose graphs take --delay each (package bench/load)."
+)
+
+// Flags registers the run's flags on fs and returns the Config they fill.
+func Flags(fs *flag.FlagSet) *Config {
+	c := &Config{}
+	fs.IntVar(&c.Edges, "edges", 32, "edge agents")
+	fs.IntVar(&c.Images, "images", 500, "requests per edge")
+	fs.IntVar(&c.Concurrency, "concurrency", 4, "window of requests in flight per edge")
+	fs.IntVar(&c.Queue, "queue", 0, "the cloud's queue (0: its default, 64; -1: unbounded)")
+	fs.IntVar(&c.Workers, "workers", 0, "the cloud's workers (0: one per CPU)")
+	fs.DurationVar(&c.Delay, "delay", 0, "time each graph run takes (0: 2ms)")
+	fs.BoolVar(&c.JSON, "json", false, "print one JSON object")
+	return c
+}
+
+// Main runs c and prints the result on w.
+func (c Config) Main(ctx context.Context, w io.Writer) error {
+	r, err := Run(ctx, c)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	r.WriteText(w)
+	return nil
 }
 
 // Result is what a run measured. Lost counts requests that did not end ok

@@ -14,6 +14,7 @@ import (
 	"github.com/splitstream/splitstream/bench/engine"
 	"github.com/splitstream/splitstream/bench/load"
 	"github.com/splitstream/splitstream/bench/report"
+	"github.com/splitstream/splitstream/bench/scaleout"
 	"github.com/splitstream/splitstream/bench/sweep"
 	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/models"
@@ -25,6 +26,7 @@ func init() {
 	register(command{name: "bench links", summary: "each strategy (edge only, input offload, feature offload, learned codec) over emulated links: accuracy, bytes, latency",
 		run: func(ctx context.Context, args []string) error { return benchLinks(ctx, args, os.Stdout, os.Stderr) }})
 	register(command{name: "bench load", summary: "N edges x M images against one cloud on loopback: lost, overloaded, retries, goodput, latency", run: runBenchLoad})
+	register(command{name: "bench scaleout", summary: "N cloud replicas behind nginx, M edges, one replica drained or crashed mid-run: lost, duplicates, retried, latency", run: runBenchScaleout})
 }
 
 func benchEngine(ctx context.Context, args []string, w io.Writer) error {
@@ -173,27 +175,19 @@ func (r *linksRun) run(ctx context.Context, command string, stdout, stderr io.Wr
 }
 
 func runBenchLoad(ctx context.Context, args []string) error {
-	fs := newFlagSet("bench load", "[--edges N] [--images M] [flags]",
-		"Run N edge agents (goroutines, one QUIC connection each) sending M requests each to one\n"+
-			"cloud on loopback, with the test bundle whose graphs take --delay each (package bench/load).")
-	var c load.Config
-	fs.IntVar(&c.Edges, "edges", 32, "edge agents")
-	fs.IntVar(&c.Images, "images", 500, "requests per edge")
-	fs.IntVar(&c.Concurrency, "concurrency", 4, "window of requests in flight per edge")
-	fs.IntVar(&c.Queue, "queue", 0, "the cloud's queue (0: its default, 64; -1: unbounded)")
-	fs.IntVar(&c.Workers, "workers", 0, "the cloud's workers (0: one per CPU)")
-	fs.DurationVar(&c.Delay, "delay", 0, "time each graph run takes (0: 2ms)")
-	asJSON := fs.Bool("json", false, "print one JSON object")
+	fs := newFlagSet("bench load", load.Synopsis, load.Help)
+	c := load.Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	r, err := load.Run(ctx, c)
-	if err != nil {
+	return c.Main(ctx, os.Stdout)
+}
+
+func runBenchScaleout(ctx context.Context, args []string) error {
+	fs := newFlagSet("bench scaleout", scaleout.Synopsis, scaleout.Help)
+	c := scaleout.Flags(fs)
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(r)
-	}
-	r.WriteText(os.Stdout)
-	return nil
+	return c.Main(ctx, os.Stdout, os.Stderr)
 }

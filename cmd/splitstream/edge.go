@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/splitstream/splitstream/edge"
@@ -39,6 +41,7 @@ func runEdge(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
+	s.Server = cmp.Or(s.Server, "localhost:4433")
 	var err error
 	if s.Bundle, err = loadBundle(*dir); err != nil {
 		return err
@@ -73,7 +76,10 @@ func runEdge(ctx context.Context, args []string) error {
 // --engine, --threads and the TLS flags.
 func edgeSetupFlags(fs *flag.FlagSet) (*edge.Setup, *string, *pipeline.Engine, func() (*tls.Config, error)) {
 	s := &edge.Setup{}
-	fs.StringVar(&s.Server, "server", "localhost:4433", "cloud server address (host:port)")
+	fs.Func("server", "cloud server `addresses` (host:port; repeatable, or comma-separated; a name may resolve to several): the edge fails over between them (default localhost:4433)", func(v string) error {
+		s.Server = strings.TrimPrefix(s.Server+","+v, ",")
+		return nil
+	})
 	fs.Func("tasks", "comma-separated tasks: classify,detect,segment (default: all the bundle has)", func(v string) (err error) {
 		s.Agent.Tasks, err = wire.ParseTasks(v)
 		return err
@@ -103,6 +109,6 @@ func clientTLSFlags(fs *flag.FlagSet) func() (*tls.Config, error) {
 	ca := fs.String("ca", "", "CA that signed the server certificate (PEM; empty: system roots)")
 	cert := fs.String("cert", "", "client certificate for mutual TLS (PEM)")
 	key := fs.String("key", "", "client private key (PEM)")
-	name := fs.String("server-name", "", "name to verify the server certificate against (default: the host of --server)")
+	name := fs.String("server-name", "", "name to verify the server certificate against (default: the host of each --server address)")
 	return func() (*tls.Config, error) { return certs.LoadClientConfig(*ca, *cert, *key, *name) }
 }
