@@ -32,6 +32,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/bundle/bundletest"
 	"github.com/splitstream/splitstream/cloud"
@@ -49,6 +51,7 @@ type Config struct {
 	Queue       int           // the cloud's queue; 0: its default (64); negative: unbounded (never overloaded)
 	Workers     int           // the cloud's workers; 0: its default (one per CPU)
 	Delay       time.Duration // time each graph run takes; default 2 ms
+	MaxBatch    int           // the cloud's dynamic batching per graph; 0 or 1: none
 	Timeout     time.Duration // per request on the edge, retries included; default 60 s
 	JSON        bool          // Main prints one JSON object
 }
@@ -69,6 +72,7 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.IntVar(&c.Queue, "queue", 0, "the cloud's queue (0: its default, 64; -1: unbounded)")
 	fs.IntVar(&c.Workers, "workers", 0, "the cloud's workers (0: one per CPU)")
 	fs.DurationVar(&c.Delay, "delay", 0, "time each graph run takes (0: 2ms)")
+	fs.IntVar(&c.MaxBatch, "max-batch", 1, "the cloud's most requests per graph run (1: no batching)")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object")
 	return c
 }
@@ -102,13 +106,15 @@ type Result struct {
 	// runs the cloud and the edges' goroutines, sampled during the run.
 	CloudPeakRSSMB float64 `json:"cloud_peak_rss_mb"`
 	Queue          int     `json:"queue"`
-	FirstError     string  `json:"first_error,omitempty"`
+	// MeanBatch is the mean number of requests per graph run in the cloud.
+	MeanBatch  float64 `json:"mean_batch"`
+	FirstError string  `json:"first_error,omitempty"`
 }
 
 // WriteText writes the result as a line of text, and the first failure.
 func (r *Result) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "edges %d, requests %d, ok %d, lost %d, overloaded replies %d, retries %d, %.1f requests/s, p50 %.1f ms, p99 %.1f ms, peak RSS %.0f MB\n",
-		r.Edges, r.Requests, r.OK, r.Lost, r.OverloadedReplies, r.Retries, r.RPS, r.P50MS, r.P99MS, r.CloudPeakRSSMB)
+	fmt.Fprintf(w, "edges %d, requests %d, ok %d, lost %d, overloaded replies %d, retries %d, %.1f requests/s, p50 %.1f ms, p99 %.1f ms, peak RSS %.0f MB, mean batch %.2f\n",
+		r.Edges, r.Requests, r.OK, r.Lost, r.OverloadedReplies, r.Retries, r.RPS, r.P50MS, r.P99MS, r.CloudPeakRSSMB, r.MeanBatch)
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first failure: %s\n", r.FirstError)
 	}
@@ -149,7 +155,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	engines := &bundletest.Engines{Delay: cfg.Delay}
-	model, err := cloud.LoadModel(b, cloud.ModelOptions{Open: engines.Open})
+	model, err := cloud.LoadModel(b, cloud.ModelOptions{Open: engines.Open, Batch: cloud.BatchOptions{MaxBatch: cfg.MaxBatch}})
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +172,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if queue < 0 {
 		queue = cfg.Edges*cfg.Concurrency + 1 // more than can ever wait
 	}
-	srv, err := cloud.New([]*cloud.Model{model}, cloud.Options{QueueSize: queue, Workers: cfg.Workers, Logger: quiet})
+	reg := prometheus.NewRegistry()
+	srv, err := cloud.New([]*cloud.Model{model}, cloud.Options{QueueSize: queue, Workers: cfg.Workers, Logger: quiet, Registry: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +263,29 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if e, _ := firstErr.Load().(string); e != "" {
 		res.FirstError = e
 	}
+	res.MeanBatch = meanBatch(reg)
 	return res, nil
+}
+
+// meanBatch is the mean of the cloud's batch-size histogram over every
+// graph.
+func meanBatch(reg *prometheus.Registry) float64 {
+	mfs, _ := reg.Gather()
+	var sum float64
+	var n uint64
+	for _, mf := range mfs {
+		if mf.GetName() != "splitstream_cloud_batch_size" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetHistogram().GetSampleSum()
+			n += m.GetHistogram().GetSampleCount()
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }
 
 func percentile(sorted []float64, p float64) float64 {
