@@ -233,6 +233,7 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 	if err != nil {
 		rec.Error = it.Name + ": " + err.Error()
 		rec.err = err
+		a.learn(ctx, it.Name, nil, payload)
 		return a.answerLocally(ctx, rec, payload, start)
 	}
 	rec.Reply = reply
@@ -265,7 +266,7 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 		rec.Error = fmt.Sprintf("%s: server %s: %v: %s", it.Name, a.client.Addr(), reply.Status, reply.Message)
 		return a.answerLocally(ctx, rec, payload, start)
 	}
-	a.learn(ctx, reply, payload)
+	a.learn(ctx, it.Name, reply, payload)
 	rec.Results = a.results(reply)
 	iw, ih := imageSize(it.Data)
 	toImageFrame(rec.Results, a.enc.Bundle.Input.Width, a.enc.Bundle.Input.Height, iw, ih)
@@ -454,14 +455,21 @@ func (a *Agent) RunInputs(ctx context.Context, inputs []string, stdin io.Reader,
 	return nil
 }
 
-// learn teaches the local model the cloud's classification of a frame.
-func (a *Agent) learn(ctx context.Context, reply *wire.Reply, payload []byte) {
-	r := reply.Result(wire.Classify)
-	if a.opts.Local == nil || r == nil || len(r.Classes) == 0 {
+// learn teaches the local model a frame's class: the user's label for the
+// image, or the cloud's classification (reply may be nil).
+func (a *Agent) learn(ctx context.Context, name string, reply *wire.Reply, payload []byte) {
+	if a.opts.Local == nil {
 		return
 	}
-	top := r.Classes[0]
-	if err := a.opts.Local.Learn(ctx, payload, a.enc.Bundle.Shape(), int(top.Label), top.Score); err != nil {
+	top1, score := -1, float32(0)
+	var r *wire.Result
+	if reply != nil {
+		r = reply.Result(wire.Classify)
+	}
+	if r != nil && len(r.Classes) > 0 {
+		top1, score = int(r.Classes[0].Label), r.Classes[0].Score
+	}
+	if err := a.opts.Local.Learn(ctx, name, payload, a.enc.Bundle.Shape(), top1, score); err != nil {
 		a.learnErrs.Add(1)
 	}
 }

@@ -94,6 +94,9 @@ type LocalOptions struct {
 	Engine        string
 	EngineOptions models.Options
 	Learn         learn.Config
+	// Labels are classes a user gave to images (--labels FILE); a frame
+	// with one learns it instead of the cloud's answer.
+	Labels learn.UserLabels
 	// SaveEvery saves the model after this many learned samples (default
 	// 100); Close saves it too.
 	SaveEvery int
@@ -147,16 +150,27 @@ func (lo *Local) features(ctx context.Context, payload []byte, s codec.Shape) ([
 	return lo.in.Run(ctx, y)
 }
 
-// Learn learns the cloud's top-1 answer for a frame (when its score passes
-// the learner's threshold) and saves the model every SaveEvery samples.
-func (lo *Local) Learn(ctx context.Context, payload []byte, s codec.Shape, top1 int, score float32) error {
+// Learn learns a frame's class: the one the user gave to the image (name)
+// if any, else the cloud's top-1 answer when its score passes the learner's
+// threshold (no answer: top1 < 0). It saves the model every SaveEvery
+// samples.
+func (lo *Local) Learn(ctx context.Context, name string, payload []byte, s codec.Shape, top1 int, score float32) error {
+	user, hasUser := lo.o.Labels.Lookup(name)
+	if !hasUser && top1 < 0 {
+		return nil
+	}
 	x, err := lo.features(ctx, payload, s)
 	if err != nil {
 		return err
 	}
 	lo.mu.Lock()
 	defer lo.mu.Unlock()
-	ok, err := lo.l.LearnCloud(x, top1, score)
+	ok := true
+	if hasUser {
+		err = lo.l.LearnLabel(x, user)
+	} else {
+		ok, err = lo.l.LearnCloud(x, top1, score)
+	}
 	if err != nil || !ok {
 		return err
 	}

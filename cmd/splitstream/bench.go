@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -54,10 +55,7 @@ func benchEngine(ctx context.Context, args []string, w io.Writer) error {
 	ts, err := engine.ParseThreads(*threads, *zoo)
 	if (*model == "") == !*zoo || fs.NArg() > 0 || o.Runs < 1 || o.Batch < 1 || err != nil {
 		fs.Usage()
-		if err != nil {
-			return err
-		}
-		return errUsage
+		return cmp.Or(err, errUsage)
 	}
 	if *zoo {
 		rows, err := engine.Zoo(ctx, dirs, ts, o, os.Stderr)

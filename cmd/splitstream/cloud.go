@@ -48,8 +48,7 @@ func runCloud(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w (make development ones with `splitstream certs init DIR`)", err)
 	}
-	level := map[bool]slog.Level{false: slog.LevelInfo, true: slog.LevelDebug}[*verbose]
-	so.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	so.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: map[bool]slog.Level{false: slog.LevelInfo, true: slog.LevelDebug}[*verbose]}))
 	ms, err := cloud.LoadModels(dirs, cloud.ModelOptions{Engine: eng.Kind, EngineOptions: eng.Options,
 		Batch: cloud.BatchOptions{MaxBatch: *maxBatch, Wait: *batchWait}})
 	if err != nil {

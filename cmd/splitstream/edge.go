@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/splitstream/splitstream/edge"
+	"github.com/splitstream/splitstream/edge/learn"
 	"github.com/splitstream/splitstream/internal/certs"
 	"github.com/splitstream/splitstream/models"
 	"github.com/splitstream/splitstream/pipeline"
@@ -93,6 +94,10 @@ func edgeSetupFlags(fs *flag.FlagSet) (*edge.Setup, *string, *pipeline.Engine, f
 	fs.IntVar(&s.Client.RetryBudget, "retry-budget", 4, "times one request is sent again on a fresh connection after its connection broke before a reply")
 	fs.IntVar(&s.Client.BreakerThreshold, "breaker", 3, "failed connection attempts in a row that open the circuit breaker (requests then fail at once for 10 s)")
 	fs.StringVar(&s.Local.Dir, "learn", "", "keep a local classifier in this folder, learned from the cloud's replies (docs/EDGE2TRAIN.md)")
+	fs.Func("labels", "JSON file mapping images to class names the local classifier learns instead of the cloud's answer (a new name is a new class)", func(v string) (err error) {
+		s.Local.Labels, err = learn.LoadUserLabels(v)
+		return err
+	})
 	fs.BoolVar(&s.Local.Trunk, "learn-trunk", false, "the local classifier learns from the trunk's features, run on the edge, instead of the latent")
 	fs.Func("fallback", "local: answer classification with the local classifier when the cloud cannot (needs --learn); none (default)", func(v string) error {
 		if s.Agent.Fallback = v == "local"; v != "local" && v != "none" {

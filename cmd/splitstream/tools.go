@@ -135,7 +135,6 @@ func runLearnEval(ctx context.Context, args []string) error {
 	case *asJSON:
 		return json.NewEncoder(os.Stdout).Encode(r)
 	}
-	fmt.Printf("local top-1 %.4f, cloud head top-1 %.4f on %d images; %d samples learned, %.1f ms per 1000, model %d bytes\n",
-		r.Top1Local, r.Top1Cloud, r.Images, r.SamplesTrained, r.TrainMSPer1000, r.ModelBytes)
-	return nil
+	_, err = fmt.Printf("local top-1 %.4f, cloud head top-1 %.4f on %d images; %d samples learned, %.1f ms per 1000, model %d bytes\n", r.Top1Local, r.Top1Cloud, r.Images, r.SamplesTrained, r.TrainMSPer1000, r.ModelBytes)
+	return err
 }
