@@ -40,9 +40,10 @@ type Options struct {
 	// DownAfter is how many consecutive failed requests mark the link as
 	// down (default 2); one success marks it up again.
 	DownAfter int
-	// ProbeEvery is how often, in decisions, a down link is probed with the
-	// offload point that sends the fewest bytes (default 10), so that the
-	// policy sees the link come back.
+	// ProbeEvery is how often, in decisions, a down link (or one too slow
+	// for any offload point while the local point is the fastest) is
+	// probed with the offload point that sends the fewest bytes (default
+	// 10), so that the policy sees the link come back.
 	ProbeEvery int
 }
 
@@ -100,6 +101,7 @@ type Policy struct {
 	minNet  float64 // ms, the smallest network time seen: the round trip without a transport estimate
 	fails   int
 	down    int // decisions since the link went down
+	stuck   int // decisions on a local point because nothing fitted
 }
 
 // New returns a policy over points, starting on the most accurate one.
@@ -236,7 +238,10 @@ func (p *Policy) Predict(i int) float64 {
 // Choose picks the point for the next frame: the most accurate point whose
 // prediction fits SLO x (1 - Margin), moving up only after it fitted Hold
 // decisions in a row; when nothing fits, the fastest point; when the link is
-// down, the local point if there is one.
+// down, the local point if there is one. While it stays on the local point
+// (link down, or nothing fits), every ProbeEvery-th decision sends with the
+// offload point that sends the fewest bytes instead, so that the link's
+// estimates can recover.
 func (p *Policy) Choose() int {
 	limit := ms(p.o.SLO) * (1 - p.o.Margin)
 	fits := func(i int) bool { return p.Predict(i) <= limit }
@@ -246,6 +251,13 @@ func (p *Policy) Choose() int {
 		p.current, p.better = p.cheapestOffload(), 0
 	case best < 0:
 		p.current, p.better = p.fastest(), 0
+		// On the local point no answer from the link comes back, so its
+		// estimates would never recover: probe it now and then.
+		if p.points[p.current].Local {
+			if p.stuck++; p.stuck%p.o.ProbeEvery == 0 && p.cheapestOffload() >= 0 {
+				p.current = p.cheapestOffload()
+			}
+		}
 	case !fits(p.current):
 		p.current, p.better = best, 0 // moving down is immediate
 	case p.points[best].Accuracy > p.points[p.current].Accuracy:

@@ -136,6 +136,21 @@ func TestChoices(t *testing.T) {
 			want: []string{"edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "learned-b1"},
 		},
 		{
+			name: "nothing fits and local is fastest: probing the link every ProbeEvery decisions",
+			steps: func(p *Policy, tr *truth) []int {
+				tr.rate = 0.5 // 170 B take 340 ms: every offload is slower than the device's 300 ms
+				for i := 1; i < len(testPoints); i++ {
+					p.Observe(tr.sample(i))
+				}
+				out := append(run(p, *tr, 9), p.Choose())
+				tr.rate = 625 // the probe finds the link fast again
+				p.Observe(tr.sample(out[9]))
+				// Its one answer lifts the estimate enough to stay on the link.
+				return append(out, run(p, *tr, 1)...)
+			},
+			want: []string{"edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "learned-b1", "learned-b1"},
+		},
+		{
 			name: "link back: one answer ends the outage",
 			steps: func(p *Policy, tr *truth) []int {
 				p.Fail()
