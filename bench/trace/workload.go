@@ -141,12 +141,33 @@ type LoopOptions struct {
 	// OnOutcome, if set, sees each outcome when it is final (from several
 	// goroutines, one at a time).
 	OnOutcome func(Outcome)
+	// Clock is the loop's time; nil means the wall clock. Tests give a
+	// virtual one.
+	Clock Clock
 }
+
+// Clock tells the time and waits.
+type Clock interface {
+	Now() time.Time
+	// SleepUntil waits until t or the end of ctx; it reports whether t
+	// came.
+	SleepUntil(ctx context.Context, t time.Time) bool
+}
+
+// wallClock is the real time.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time                                  { return time.Now() }
+func (wallClock) SleepUntil(ctx context.Context, t time.Time) bool { return sleepUntil(ctx, t) }
 
 // Loop runs the frames through dev, with ch choosing each frame's point,
 // starting at start (frame f arrives at start + f.At). It returns one
 // outcome per frame, in frame order, once every request has ended.
 func Loop(ctx context.Context, start time.Time, frames []Frame, dev Device, ch Chooser, o LoopOptions) []Outcome {
+	clock := o.Clock
+	if clock == nil {
+		clock = wallClock{}
+	}
 	out := make([]Outcome, len(frames))
 	final := make([]bool, len(frames))
 	var mu sync.Mutex // serialises ch, OnOutcome and final
@@ -159,10 +180,10 @@ func Loop(ctx context.Context, start time.Time, frames []Frame, dev Device, ch C
 	var wg sync.WaitGroup
 	for i, f := range frames {
 		arrival := start.Add(f.At)
-		if !sleepUntil(ctx, arrival) {
+		if !clock.SleepUntil(ctx, arrival) {
 			break
 		}
-		began := time.Now()
+		began := clock.Now()
 		oc := Outcome{Frame: f, Point: -1, Start: began.Sub(start)}
 		if began.Sub(arrival) > o.SLO {
 			mu.Lock()
@@ -183,9 +204,10 @@ func Loop(ctx context.Context, start time.Time, frames []Frame, dev Device, ch C
 			done(i, oc)
 			mu.Unlock()
 		case w.Local != nil:
-			answered(&oc, *w.Local, time.Since(arrival))
+			now := clock.Now()
+			answered(&oc, *w.Local, now.Sub(arrival))
 			mu.Lock()
-			ch.Observe(policy.Sample{Point: oc.Point, Edge: w.Edge, Total: time.Since(began)})
+			ch.Observe(policy.Sample{Point: oc.Point, Edge: w.Edge, Total: now.Sub(began)})
 			done(i, oc)
 			mu.Unlock()
 		default:
@@ -195,7 +217,7 @@ func Loop(ctx context.Context, start time.Time, frames []Frame, dev Device, ch C
 				rctx, cancel := context.WithTimeout(ctx, o.Timeout)
 				a, err := dev.Send(rctx, oc.Point, w)
 				cancel()
-				now := time.Now()
+				now := clock.Now()
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
