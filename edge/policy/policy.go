@@ -40,6 +40,13 @@ type Options struct {
 	// DownAfter is how many consecutive failed requests mark the link as
 	// down (default 2); one success marks it up again.
 	DownAfter int
+	// Tolerance is the difference in accuracy below which two points
+	// count as equally accurate (default 0: every difference counts). The
+	// policy then takes the fastest of the fitting points within Tolerance
+	// of the most accurate fitting one, and does not move up for less. One
+	// standard error of the manifests' top-1 (AccuracyError) is a natural
+	// choice: differences below it are noise of the measurement.
+	Tolerance float64
 	// ProbeEvery is how often, in decisions, a down link (or one too slow
 	// for any offload point while the local point is the fastest) is
 	// probed with the offload point that sends the fewest bytes (default
@@ -63,6 +70,18 @@ func (o *Options) defaults() {
 	if o.ProbeEvery <= 0 {
 		o.ProbeEvery = 10
 	}
+	if !(o.Tolerance > 0) {
+		o.Tolerance = 0
+	}
+}
+
+// AccuracyError is the standard error of a top-1 accuracy measured on n
+// images: sqrt(acc (1 - acc) / n); 0 when n < 1.
+func AccuracyError(acc float64, n int) float64 {
+	if n < 1 || acc < 0 || acc > 1 {
+		return 0
+	}
+	return math.Sqrt(acc * (1 - acc) / float64(n))
 }
 
 // ewma is an exponentially weighted moving average; zero samples means
@@ -111,6 +130,9 @@ func New(points []Point, o Options) *Policy {
 	p.current = p.mostAccurate(func(int) bool { return true })
 	return p
 }
+
+// Options are the options in effect, defaults filled in.
+func (p *Policy) Options() Options { return p.o }
 
 // Points are the points the policy chooses among, in the order given.
 func (p *Policy) Points() []Point { return p.points }
@@ -236,12 +258,13 @@ func (p *Policy) Predict(i int) float64 {
 }
 
 // Choose picks the point for the next frame: the most accurate point whose
-// prediction fits SLO x (1 - Margin), moving up only after it fitted Hold
-// decisions in a row; when nothing fits, the fastest point; when the link is
-// down, the local point if there is one. While it stays on the local point
-// (link down, or nothing fits), every ProbeEvery-th decision sends with the
-// offload point that sends the fewest bytes instead, so that the link's
-// estimates can recover.
+// prediction fits SLO x (1 - Margin) (with Tolerance, the fastest fitting
+// point within Tolerance of it), moving up only after a more accurate point
+// fitted Hold decisions in a row; when nothing fits, the fastest point;
+// when the link is down, the local point if there is one. While it stays on
+// the local point (link down, or nothing fits), every ProbeEvery-th
+// decision sends with the offload point that sends the fewest bytes
+// instead, so that the link's estimates can recover.
 func (p *Policy) Choose() int {
 	limit := ms(p.o.SLO) * (1 - p.o.Margin)
 	fits := func(i int) bool { return p.Predict(i) <= limit }
@@ -259,15 +282,28 @@ func (p *Policy) Choose() int {
 			}
 		}
 	case !fits(p.current):
-		p.current, p.better = best, 0 // moving down is immediate
-	case p.points[best].Accuracy > p.points[p.current].Accuracy:
+		p.current, p.better = p.fastestNear(best, fits), 0 // moving down is immediate
+	case p.points[best].Accuracy-p.points[p.current].Accuracy > p.o.Tolerance:
 		if p.better++; p.better >= p.o.Hold {
-			p.current, p.better = best, 0
+			p.current, p.better = p.fastestNear(best, fits), 0
 		}
 	default:
 		p.better = 0
 	}
 	return p.current
+}
+
+// fastestNear returns the fitting point with the smallest prediction among
+// those within Tolerance of best's accuracy (best itself when Tolerance is
+// 0, or on a tie of predictions).
+func (p *Policy) fastestNear(best int, fits func(int) bool) int {
+	out := best
+	for i, pt := range p.points {
+		if fits(i) && p.points[best].Accuracy-pt.Accuracy <= p.o.Tolerance && p.Predict(i) < p.Predict(out) {
+			out = i
+		}
+	}
+	return out
 }
 
 // mostAccurate returns the most accurate point that ok accepts (the first

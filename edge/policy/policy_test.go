@@ -235,3 +235,34 @@ func TestRTTFromTheSmallestNetworkTime(t *testing.T) {
 		t.Errorf("RTT %.3f ms, want %.3f", got, want)
 	}
 }
+
+// With a tolerance, points about as accurate as the best fitting one are
+// equals, and the fastest of them is taken; a point outside it is not.
+func TestTolerance(t *testing.T) {
+	tests := []struct {
+		tol  float64
+		want string
+	}{
+		{0, "jpeg-q90"},
+		{0.02, "learned-b0.11"}, // 0.844 is within 0.02 of jpeg's 0.856 and sends 630 B, not 3400
+		{0.2, "learned-b1"},     // everything offloaded is equal: the fewest bytes win
+	}
+	for _, tt := range tests {
+		tr := defaultTruth()
+		p := newCalibrated(tr, Options{SLO: 150 * time.Millisecond, Tolerance: tt.tol, Hold: 2})
+		for k, i := range run(p, tr, 6) {
+			if testPoints[i].Name != tt.want {
+				t.Errorf("tolerance %v: decision %d chose %s, want %s", tt.tol, k, testPoints[i].Name, tt.want)
+			}
+		}
+	}
+}
+
+func TestAccuracyError(t *testing.T) {
+	if got := AccuracyError(0.858, 500); math.Abs(got-0.01561) > 1e-4 {
+		t.Errorf("AccuracyError(0.858, 500) = %v", got)
+	}
+	if AccuracyError(0.8, 0) != 0 || AccuracyError(2, 10) != 0 {
+		t.Error("AccuracyError without images or with an accuracy beyond 1 is not 0")
+	}
+}
