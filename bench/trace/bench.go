@@ -88,6 +88,8 @@ type Run struct {
 	Strategies []string
 	Rows       []Row
 	Outcomes   [][]Outcome
+	// Policy is adaptive's options as used.
+	Policy policy.Options
 	// Links are the relays' counters, per strategy (zero for edge-only).
 	Links []link.Stats
 	// ComputeLate and CloudLate are how late the replayed waits of the
@@ -223,16 +225,23 @@ func Bench(ctx context.Context, o Options) (*Run, error) {
 
 // newPolicy is adaptive's policy over the calibrated points, its compute
 // and bytes per point calibrated as the agent does at start: the median
-// measured compute (times the slowdown) and the mean request size.
+// measured compute (times the slowdown) and the mean request size. Unless
+// the options set a tolerance, points within one standard error of the
+// most accurate point's manifest figure count as equally accurate.
 func (r *Run) newPolicy() *policy.Policy {
 	c := r.Calibration
 	pts := make([]policy.Point, len(c.Points))
 	for i, p := range c.Points {
 		pts[i] = policy.Point{Name: p.Name, Accuracy: p.Accuracy, Local: p.Local()}
 	}
-	pol := policy.New(pts, r.Options.Policy)
+	o := r.Options.Policy
+	if o.Tolerance == 0 {
+		o.Tolerance = c.tolerance()
+	}
+	pol := policy.New(pts, o)
+	r.Policy = pol.Options()
 	for i := range pts {
-		edge := time.Duration(float64(c.medianEdge(i)) * r.Options.Slowdown)
+		edge := time.Duration(float64(c.Compute[i]) * r.Options.Slowdown)
 		pol.Calibrate(i, edge, int(c.meanBytes(i)))
 	}
 	return pol
@@ -259,4 +268,17 @@ func Strategies(dirs []string, jpegQ, webpQ string, edgeFull bool) ([]sweep.Stra
 		return nil, nil, errors.New("trace: no strategies left")
 	}
 	return out, names, nil
+}
+
+// tolerance is the standard error of the most accurate point's top-1, as
+// its manifest measured it.
+func (c *Calibration) tolerance() float64 {
+	best := 0
+	for i, p := range c.Points {
+		if p.Accuracy > c.Points[best].Accuracy {
+			best = i
+		}
+	}
+	p := c.Points[best]
+	return policy.AccuracyError(p.Accuracy, p.Bundle.Metrics.Images)
 }

@@ -61,6 +61,11 @@ type Calibration struct {
 	Labels []int
 	// Work[p][i] is point p's work on cycle image i.
 	Work [][]Calibrated
+	// Compute[p] is point p's compute as the run replays it: the median
+	// over the cycle of Work[p][i].Edge. The graphs' input has one size,
+	// so what varies between images here is mostly the machine's load,
+	// which a median over hundreds of images leaves out.
+	Compute []time.Duration
 	// Took is how long the calibration took.
 	Took time.Duration
 }
@@ -75,7 +80,7 @@ type CalibrateOptions struct {
 	// Open opens graph files; nil means models.OpenFile (tests supply
 	// Go-computed graphs).
 	Open func(path string) (models.Engine, error)
-	// Repeats is how often each frame's compute is timed; the median
+	// Repeats is how often each frame's compute is timed; the fastest
 	// counts (default 3), so that a preemption on this shared machine is
 	// not replayed, let alone multiplied by the slowdown.
 	Repeats int
@@ -157,6 +162,7 @@ func Calibrate(ctx context.Context, strategies []sweep.Strategy, o CalibrateOpti
 		}
 		c.Points = append(c.Points, p)
 		c.Work = append(c.Work, work)
+		c.Compute = append(c.Compute, c.medianEdge(len(c.Work)-1))
 		slices.Sort(edge)
 		o.Progress("calibrated %-24s top-1 %.3f (ranked as %.3f), edge p50 %.2f ms, %.0f B/frame",
 			s.Name, top1, p.Accuracy, edge[len(edge)/2], c.meanBytes(len(c.Points)-1))
@@ -287,7 +293,7 @@ func (c *calCloud) measure(ctx context.Context, s sweep.Strategy, files [][]byte
 // pixels, model, post-processing, all timed.
 func (c *calCloud) onDevice(ctx context.Context, _ sweep.Strategy, file []byte) (Calibrated, error) {
 	var w Calibrated
-	took, err := c.median(func() error {
+	took, err := c.fastest(func() error {
 		img, err := edge.DecodeImage(file)
 		if err != nil {
 			return err
@@ -304,8 +310,8 @@ func (c *calCloud) onDevice(ctx context.Context, _ sweep.Strategy, file []byte) 
 	return w, err
 }
 
-// median runs fn Repeats times and returns the median time it took.
-func (c *calCloud) median(fn func() error) (time.Duration, error) {
+// fastest runs fn Repeats times and returns the shortest time it took.
+func (c *calCloud) fastest(fn func() error) (time.Duration, error) {
 	d := make([]time.Duration, c.o.Repeats)
 	for i := range d {
 		start := time.Now()
@@ -314,8 +320,7 @@ func (c *calCloud) median(fn func() error) (time.Duration, error) {
 		}
 		d[i] = time.Since(start)
 	}
-	slices.Sort(d)
-	return d[len(d)/2], nil
+	return slices.Min(d), nil
 }
 
 // offload encodes one image as the edge does (timed as a whole: decode,
@@ -326,7 +331,7 @@ func (c *calCloud) offload(ctx context.Context, s sweep.Strategy, file []byte) (
 		enc.Codec = s.Codec
 	}
 	var payload []byte
-	took, err := c.median(func() error {
+	took, err := c.fastest(func() error {
 		var err error
 		payload, _, err = enc.Encode(ctx, file)
 		return err

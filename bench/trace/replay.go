@@ -161,9 +161,9 @@ func (l *Lateness) Summary() (n int, mean, largest time.Duration) {
 }
 
 // replayDevice is an emulated edge device: a frame's compute at a point is
-// the time measured for it in the calibration, times the slowdown, waited
-// out; an offload point's request is the calibrated one, sent for real
-// through client.
+// the point's calibrated compute (Calibration.Compute) times the slowdown,
+// waited out; an offload point's request is the frame's calibrated one,
+// sent for real through client.
 type replayDevice struct {
 	cal      *Calibration
 	client   *edge.Client // nil when no point offloads
@@ -175,7 +175,7 @@ type replayDevice struct {
 func (d *replayDevice) Compute(ctx context.Context, point int, f Frame) (Work, error) {
 	w := &d.cal.Work[point][f.Image]
 	start := time.Now()
-	if !d.late.wait(ctx, start, time.Duration(float64(w.Edge)*d.slowdown)) {
+	if !d.late.wait(ctx, start, time.Duration(float64(d.cal.Compute[point])*d.slowdown)) {
 		return Work{}, ctx.Err()
 	}
 	took := time.Since(start) // what the frame lost, lateness included

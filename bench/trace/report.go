@@ -47,7 +47,10 @@ type Meta struct {
 	CloudLate   Late    `json:"cloud_late"`   // replayed cloud compute
 	RelayLate   Late    `json:"relay_late"`   // datagrams leaving the relays' delay lines, over all relays
 	QueueDrops  uint64  `json:"queue_drops"`  // datagrams the relays' queues dropped, both ways, all relays
-	Points      []PointInfo `json:"points"`
+	// Policy is adaptive's options: margin, hold, alpha, down-after,
+	// probe-every, tolerance.
+	Policy string      `json:"policy"`
+	Points []PointInfo `json:"points"`
 }
 
 // Late summarises how late waits ended, in milliseconds.
@@ -96,6 +99,9 @@ func (r *Run) NewReport(meta Meta) Report {
 	meta.Slowdown, meta.Engine, meta.Seed, meta.Images = o.Slowdown, o.Engine, o.Seed, len(c.Images)
 	meta.CalibrateS, meta.RunS = c.Took.Seconds(), r.Took.Seconds()
 	meta.ComputeLate, meta.CloudLate = lateOf(r.ComputeLate), lateOf(r.CloudLate)
+	po := r.Policy
+	meta.Policy = fmt.Sprintf("margin %g, hold %d, alpha %g, down after %d, probe every %d, tolerance %.4f",
+		po.Margin, po.Hold, po.Alpha, po.DownAfter, po.ProbeEvery, po.Tolerance)
 	var n uint64
 	var total time.Duration
 	for _, s := range r.Links {
@@ -212,7 +218,7 @@ func WriteMarkdown(w io.Writer, rep Report) error {
 		m.Trace, m.UpMbps, m.Trace, m.DownMbps, m.RTTms, m.Queue)
 	fmt.Fprintf(&b, "- Camera: %g fps for %.0f s, SLO %.0f ms, request timeout %.0f ms; frames cycle over %d test images in the order of seed %d.\n",
 		m.FPS, m.DurationS, m.SLOms, m.TimeoutMS, m.Images, m.Seed)
-	fmt.Fprintf(&b, "- Deployment: %s; edge compute x%g (docs/DEVICES.md). Engine: %s.\n", deploy, m.Slowdown, m.Engine)
+	fmt.Fprintf(&b, "- Deployment: %s; edge compute x%g (docs/DEVICES.md). Engine: %s. Adaptive: edge/policy with %s.\n", deploy, m.Slowdown, m.Engine, m.Policy)
 	fmt.Fprintf(&b, "- Measured once per frame image and point in a calibration (%.0f s): the edge's compute on this machine, the request bytes, the real cloud's reply and its reported stage times. Replayed in the run (%.0f s, all strategies at once): the compute, as waits (device: ended %.2f ms late on average, %.1f ms at most; cloud: %.2f / %.1f ms). Real in the run: QUIC through one bench/link relay per strategy (datagrams left the delay lines %.3f ms late on average, %.1f ms at most; %d queue drops). See docs/ADAPTIVE.md.\n\n",
 		m.CalibrateS, m.RunS, m.ComputeLate.MeanMS, m.ComputeLate.MaxMS, m.CloudLate.MeanMS, m.CloudLate.MaxMS, m.RelayLate.MeanMS, m.RelayLate.MaxMS, m.QueueDrops)
 	b.WriteString("useful = answered within the SLO with the correct top-1, over all frames; slo hit = answered within the SLO, over all frames; top-1 = correct over answered frames; latency from arrival to answer over answered frames (nearest rank); dropped = not started within the SLO; errors = started but not answered within the timeout.\n\n")
@@ -251,4 +257,3 @@ func WriteMarkdown(w io.Writer, rep Report) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
-

@@ -157,7 +157,7 @@ type Clock interface {
 // wallClock is the real time.
 type wallClock struct{}
 
-func (wallClock) Now() time.Time                                  { return time.Now() }
+func (wallClock) Now() time.Time                                   { return time.Now() }
 func (wallClock) SleepUntil(ctx context.Context, t time.Time) bool { return sleepUntil(ctx, t) }
 
 // Loop runs the frames through dev, with ch choosing each frame's point,
