@@ -319,13 +319,18 @@ func (p *Policy) mostAccurate(ok func(int) bool) int {
 }
 
 // fastest returns the point with the smallest prediction; while the link
-// is down the local point wins, being the only finite one.
+// is down the local point wins, being the only finite one, and without a
+// local point the offload point that sends the fewest bytes, which adds the
+// least to the queue the link must drain when it comes back.
 func (p *Policy) fastest() int {
 	best := 0
 	for i := range p.points {
 		if p.Predict(i) < p.Predict(best) {
 			best = i
 		}
+	}
+	if math.IsInf(p.Predict(best), 1) && p.cheapestOffload() >= 0 {
+		return p.cheapestOffload()
 	}
 	return best
 }

@@ -266,3 +266,23 @@ func TestAccuracyError(t *testing.T) {
 		t.Error("AccuracyError without images or with an accuracy beyond 1 is not 0")
 	}
 }
+
+// Without a local point, a down link gets the frames that send the fewest
+// bytes: they add the least to what the link must drain when it is back.
+func TestOutageWithoutLocalPoint(t *testing.T) {
+	tr := defaultTruth()
+	p := New(testPoints[1:], Options{SLO: 150 * time.Millisecond})
+	p.ObserveRTT(tr.rtt)
+	for i := 1; i < len(testPoints); i++ {
+		s := tr.sample(i)
+		s.Point = i - 1
+		p.Observe(s)
+	}
+	p.Fail()
+	p.Fail()
+	for range 3 {
+		if i := p.Choose(); p.Points()[i].Name != "learned-b1" {
+			t.Fatalf("link down, no local point: chose %s, want learned-b1", p.Points()[i].Name)
+		}
+	}
+}
