@@ -226,8 +226,9 @@ func Bench(ctx context.Context, o Options) (*Run, error) {
 // newPolicy is adaptive's policy over the calibrated points, its compute
 // and bytes per point calibrated as the agent does at start: the median
 // measured compute (times the slowdown) and the mean request size. Unless
-// the options set a tolerance, points within one standard error of the
-// most accurate point's manifest figure count as equally accurate.
+// the options set them, the frame interval is the camera's and points
+// within one standard error of the most accurate point's manifest figure
+// count as equally accurate.
 func (r *Run) newPolicy() *policy.Policy {
 	c := r.Calibration
 	pts := make([]policy.Point, len(c.Points))
@@ -235,6 +236,9 @@ func (r *Run) newPolicy() *policy.Policy {
 		pts[i] = policy.Point{Name: p.Name, Accuracy: p.Accuracy, Local: p.Local()}
 	}
 	o := r.Options.Policy
+	if o.FrameInterval == 0 {
+		o.FrameInterval = time.Duration(float64(time.Second) / r.Options.FPS)
+	}
 	if o.Tolerance == 0 {
 		o.Tolerance = c.tolerance()
 	}

@@ -48,7 +48,7 @@ type Meta struct {
 	RelayLate   Late    `json:"relay_late"`   // datagrams leaving the relays' delay lines, over all relays
 	QueueDrops  uint64  `json:"queue_drops"`  // datagrams the relays' queues dropped, both ways, all relays
 	// Policy is adaptive's options: margin, hold, alpha, down-after,
-	// probe-every, tolerance.
+	// probe-every, tolerance, frame interval.
 	Policy string      `json:"policy"`
 	Points []PointInfo `json:"points"`
 }
@@ -100,8 +100,8 @@ func (r *Run) NewReport(meta Meta) Report {
 	meta.CalibrateS, meta.RunS = c.Took.Seconds(), r.Took.Seconds()
 	meta.ComputeLate, meta.CloudLate = lateOf(r.ComputeLate), lateOf(r.CloudLate)
 	po := r.Policy
-	meta.Policy = fmt.Sprintf("margin %g, hold %d, alpha %g, down after %d, probe every %d, tolerance %.4f",
-		po.Margin, po.Hold, po.Alpha, po.DownAfter, po.ProbeEvery, po.Tolerance)
+	meta.Policy = fmt.Sprintf("margin %g, hold %d, alpha %g, down after %d, probe every %d, tolerance %.4f, frame interval %v",
+		po.Margin, po.Hold, po.Alpha, po.DownAfter, po.ProbeEvery, po.Tolerance, po.FrameInterval)
 	var n uint64
 	var total time.Duration
 	for _, s := range r.Links {

@@ -40,6 +40,11 @@ type Options struct {
 	// DownAfter is how many consecutive failed requests mark the link as
 	// down (default 2); one success marks it up again.
 	DownAfter int
+	// FrameInterval is the time between the camera's frames (0: not
+	// known). A point whose compute on the device takes longer cannot keep
+	// up: its frames wait for the device until their deadline drops them,
+	// so its prediction adds the SLO.
+	FrameInterval time.Duration
 	// Tolerance is the difference in accuracy below which two points
 	// count as equally accurate (default 0: every difference counts). The
 	// policy then takes the fastest of the fitting points within Tolerance
@@ -241,11 +246,17 @@ func (p *Policy) Rate() float64 { return p.rate.v }
 
 // Predict is the predicted latency of point i in ms: compute on the device,
 // the transfer at the estimated throughput, a round trip and the cloud's
-// time. An offload point is +Inf while the link is down.
+// time, plus the SLO when its compute is longer than the frame interval
+// (the wait for the device). An offload point is +Inf while the link is
+// down.
 func (p *Policy) Predict(i int) float64 {
 	e := &p.est[i]
+	wait := 0.0
+	if p.o.FrameInterval > 0 && e.edge.v > ms(p.o.FrameInterval) {
+		wait = ms(p.o.SLO)
+	}
 	if p.points[i].Local {
-		return e.edge.v
+		return wait + e.edge.v
 	}
 	if p.LinkDown() {
 		return math.Inf(1)
@@ -254,7 +265,7 @@ func (p *Policy) Predict(i int) float64 {
 	if p.rate.n > 0 && p.rate.v > 0 {
 		transfer = e.bytes.v / p.rate.v
 	}
-	return e.edge.v + transfer + p.RTT() + e.cloud.v
+	return wait + e.edge.v + transfer + p.RTT() + e.cloud.v
 }
 
 // Choose picks the point for the next frame: the most accurate point whose

@@ -286,3 +286,22 @@ func TestOutageWithoutLocalPoint(t *testing.T) {
 		}
 	}
 }
+
+// A device that computes the full model within the SLO but slower than the
+// camera's frames come cannot keep up: its frames would queue up to their
+// deadline, so the policy offloads.
+func TestSlowerThanTheCamera(t *testing.T) {
+	tr := defaultTruth()
+	tr.edge[0] = 106 * time.Millisecond // fits 150 ms x 0.8 alone
+	for _, tt := range []struct {
+		interval time.Duration
+		want     string
+	}{{0, "edge-only"}, {200 * time.Millisecond, "edge-only"}, {100 * time.Millisecond, "jpeg-q90"}} {
+		p := newCalibrated(tr, Options{SLO: 150 * time.Millisecond, FrameInterval: tt.interval})
+		for _, i := range run(p, tr, 3) {
+			if testPoints[i].Name != tt.want {
+				t.Errorf("frame interval %v: chose %s, want %s", tt.interval, testPoints[i].Name, tt.want)
+			}
+		}
+	}
+}
