@@ -21,6 +21,10 @@ import (
 
 var quiet = slog.New(slog.DiscardHandler)
 
+// readTimeout bounds the time to receive one request, as the cloud's
+// default ReadTimeout does.
+const readTimeout = 10 * time.Second
+
 // replayKey names a calibrated request by its content.
 type replayKey struct {
 	bundle  [wire.HashSize]byte
@@ -90,7 +94,10 @@ func (r *replayCloud) serve(ctx context.Context, pc net.PacketConn, srvTLS *tls.
 }
 
 func (r *replayCloud) serveConn(ctx context.Context, conn *quic.Conn) {
-	defer conn.CloseWithError(0, "replay cloud closing")
+	// Closing the connection when the server stops ends the reads of
+	// requests that will never complete (their packets died with a relay).
+	stop := context.AfterFunc(ctx, func() { conn.CloseWithError(0, "replay cloud closing") })
+	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -103,6 +110,7 @@ func (r *replayCloud) serveConn(ctx context.Context, conn *quic.Conn) {
 }
 
 func (r *replayCloud) handle(ctx context.Context, str *quic.Stream) {
+	str.SetReadDeadline(time.Now().Add(readTimeout))
 	h, payload, err := wire.ReadRequest(str, r.maxPayload)
 	if err != nil {
 		str.CancelRead(0)
