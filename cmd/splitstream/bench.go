@@ -1,9 +1,8 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,11 +16,12 @@ import (
 	"github.com/splitstream/splitstream/bench/report"
 	"github.com/splitstream/splitstream/bench/scaleout"
 	"github.com/splitstream/splitstream/bench/sweep"
+	"github.com/splitstream/splitstream/bench/trace"
 	"github.com/splitstream/splitstream/bundle"
-	"github.com/splitstream/splitstream/models"
 )
 
 func init() {
+	register(command{name: "bench trace", summary: "a camera workload over recorded cellular traces: every fixed strategy and the adaptive policy, scored by answers in time", run: runBenchTrace})
 	register(command{name: "bench engine", summary: "time inference engines on ONNX graphs, interleaved",
 		run: func(ctx context.Context, args []string) error { return benchEngine(ctx, args, os.Stdout) }})
 	register(command{name: "bench links", summary: "each strategy (edge only, input offload, feature offload, learned codec) over emulated links: accuracy, bytes, latency",
@@ -31,51 +31,20 @@ func init() {
 }
 
 func benchEngine(ctx context.Context, args []string, w io.Writer) error {
-	fs := newFlagSet("bench engine", "--model FILE | --zoo [flags]",
-		"Run the engines interleaved on the same random input and print each one's median\n"+
-			"time per run and the ratio native/ort. --zoo times every graph of every bundle under\n"+
-			bundle.ZooDir+" at 1 and 2 threads (or --threads) and prints a table.")
-	model := fs.String("model", "", "ONNX `file` to run")
-	zoo := fs.Bool("zoo", false, "time every graph of every bundle under "+bundle.ZooDir+" (or of the --bundle dirs)")
-	var dirs listFlag
-	fs.Var(&dirs, "bundle", "with --zoo: bundle `dirs` instead of the zoo (repeatable, or comma-separated)")
-	var o engine.Options
-	fs.Var((*listFlag)(&o.Engines), "engines", "comma-separated `engines` to time: native, ort (default native,ort)")
-	threads := fs.String("threads", "", "threads per run, comma-separated for several (0: one per CPU for native, ORT's default for ort; default 0, or 1,2 with --zoo)")
-	fs.IntVar(&o.Runs, "runs", 30, "timed runs per engine")
-	fs.IntVar(&o.Warmup, "warmup", 3, "untimed runs per engine first")
-	fs.IntVar(&o.Batch, "batch", 1, "size of dynamic (batch) dimensions")
-	fs.StringVar(&o.ORTLibrary, "ort-lib", "", "ONNX Runtime shared `library` (default $"+models.ORTLibraryEnv+", else "+models.DefaultORTLibrary+")")
-	fs.StringVar(&o.ExecutionProvider, "ep", "", "ONNX Runtime execution provider: cpu, cuda, tensorrt (the latter two untested here)")
-	fs.DurationVar(&o.Pause, "pause", 50*time.Millisecond, "idle time before each run, so that one engine's spinning threads do not run into the next engine's run")
-	asJSON := fs.Bool("json", false, "print JSON: one object (native_ms, ort_ms, ratio) for --model, an array of rows for --zoo")
+	fs := newFlagSet("bench engine", engine.Synopsis, engine.Help)
+	c := engine.Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ts, err := engine.ParseThreads(*threads, *zoo)
-	if (*model == "") == !*zoo || fs.NArg() > 0 || o.Runs < 1 || o.Batch < 1 || err != nil {
+	err := errUsage
+	if fs.NArg() == 0 {
+		err = c.Execute(ctx, w, os.Stderr)
+	}
+	if errors.Is(err, errUsage) || errors.Is(err, engine.ErrUsage) {
 		fs.Usage()
-		return cmp.Or(err, errUsage)
+		return errUsage
 	}
-	if *zoo {
-		rows, err := engine.Zoo(ctx, dirs, ts, o, os.Stderr)
-		switch {
-		case err != nil:
-			return err
-		case *asJSON:
-			return json.NewEncoder(w).Encode(rows)
-		}
-		return engine.WriteTable(w, rows)
-	}
-	o.Threads = ts[0]
-	r, err := engine.Time(ctx, *model, o)
-	switch {
-	case err != nil:
-		return err
-	case *asJSON:
-		return r.WriteJSON(w)
-	}
-	return r.WriteText(w)
+	return err
 }
 
 const benchLinksSummary = "Measure each strategy end to end through the real edge agent, codecs, QUIC and cloud server\n" +
@@ -179,6 +148,16 @@ func runBenchLoad(ctx context.Context, args []string) error {
 		return err
 	}
 	return c.Main(ctx, os.Stdout)
+}
+
+func runBenchTrace(ctx context.Context, args []string) error {
+	fs := newFlagSet("bench trace", trace.Synopsis, trace.Help)
+	c := trace.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c.Args = args
+	return c.Execute(ctx, os.Stdout, os.Stderr)
 }
 
 func runBenchScaleout(ctx context.Context, args []string) error {

@@ -40,9 +40,22 @@ type Options struct {
 	// DownAfter is how many consecutive failed requests mark the link as
 	// down (default 2); one success marks it up again.
 	DownAfter int
-	// ProbeEvery is how often, in decisions, a down link is probed with the
-	// offload point that sends the fewest bytes (default 10), so that the
-	// policy sees the link come back.
+	// FrameInterval is the time between the camera's frames (0: not
+	// known). A point whose compute on the device takes longer cannot keep
+	// up: its frames wait for the device until their deadline drops them,
+	// so its prediction adds the SLO.
+	FrameInterval time.Duration
+	// Tolerance is the difference in accuracy below which two points
+	// count as equally accurate (default 0: every difference counts). The
+	// policy then takes the fastest of the fitting points within Tolerance
+	// of the most accurate fitting one, and does not move up for less. One
+	// standard error of the manifests' top-1 (AccuracyError) is a natural
+	// choice: differences below it are noise of the measurement.
+	Tolerance float64
+	// ProbeEvery is how often, in decisions, a down link (or one too slow
+	// for any offload point while the local point is the fastest) is
+	// probed with the offload point that sends the fewest bytes (default
+	// 10), so that the policy sees the link come back.
 	ProbeEvery int
 }
 
@@ -62,6 +75,18 @@ func (o *Options) defaults() {
 	if o.ProbeEvery <= 0 {
 		o.ProbeEvery = 10
 	}
+	if !(o.Tolerance > 0) {
+		o.Tolerance = 0
+	}
+}
+
+// AccuracyError is the standard error of a top-1 accuracy measured on n
+// images: sqrt(acc (1 - acc) / n); 0 when n < 1.
+func AccuracyError(acc float64, n int) float64 {
+	if n < 1 || acc < 0 || acc > 1 {
+		return 0
+	}
+	return math.Sqrt(acc * (1 - acc) / float64(n))
 }
 
 // ewma is an exponentially weighted moving average; zero samples means
@@ -100,6 +125,7 @@ type Policy struct {
 	minNet  float64 // ms, the smallest network time seen: the round trip without a transport estimate
 	fails   int
 	down    int // decisions since the link went down
+	stuck   int // decisions on a local point because nothing fitted
 }
 
 // New returns a policy over points, starting on the most accurate one.
@@ -109,6 +135,9 @@ func New(points []Point, o Options) *Policy {
 	p.current = p.mostAccurate(func(int) bool { return true })
 	return p
 }
+
+// Options are the options in effect, defaults filled in.
+func (p *Policy) Options() Options { return p.o }
 
 // Points are the points the policy chooses among, in the order given.
 func (p *Policy) Points() []Point { return p.points }
@@ -217,11 +246,17 @@ func (p *Policy) Rate() float64 { return p.rate.v }
 
 // Predict is the predicted latency of point i in ms: compute on the device,
 // the transfer at the estimated throughput, a round trip and the cloud's
-// time. An offload point is +Inf while the link is down.
+// time, plus the SLO when its compute is longer than the frame interval
+// (the wait for the device). An offload point is +Inf while the link is
+// down.
 func (p *Policy) Predict(i int) float64 {
 	e := &p.est[i]
+	wait := 0.0
+	if p.o.FrameInterval > 0 && e.edge.v > ms(p.o.FrameInterval) {
+		wait = ms(p.o.SLO)
+	}
 	if p.points[i].Local {
-		return e.edge.v
+		return wait + e.edge.v
 	}
 	if p.LinkDown() {
 		return math.Inf(1)
@@ -230,13 +265,17 @@ func (p *Policy) Predict(i int) float64 {
 	if p.rate.n > 0 && p.rate.v > 0 {
 		transfer = e.bytes.v / p.rate.v
 	}
-	return e.edge.v + transfer + p.RTT() + e.cloud.v
+	return wait + e.edge.v + transfer + p.RTT() + e.cloud.v
 }
 
 // Choose picks the point for the next frame: the most accurate point whose
-// prediction fits SLO x (1 - Margin), moving up only after it fitted Hold
-// decisions in a row; when nothing fits, the fastest point; when the link is
-// down, the local point if there is one.
+// prediction fits SLO x (1 - Margin) (with Tolerance, the fastest fitting
+// point within Tolerance of it), moving up only after a more accurate point
+// fitted Hold decisions in a row; when nothing fits, the fastest point;
+// when the link is down, the local point if there is one. While it stays on
+// the local point (link down, or nothing fits), every ProbeEvery-th
+// decision sends with the offload point that sends the fewest bytes
+// instead, so that the link's estimates can recover.
 func (p *Policy) Choose() int {
 	limit := ms(p.o.SLO) * (1 - p.o.Margin)
 	fits := func(i int) bool { return p.Predict(i) <= limit }
@@ -246,16 +285,36 @@ func (p *Policy) Choose() int {
 		p.current, p.better = p.cheapestOffload(), 0
 	case best < 0:
 		p.current, p.better = p.fastest(), 0
+		// On the local point no answer from the link comes back, so its
+		// estimates would never recover: probe it now and then.
+		if p.points[p.current].Local {
+			if p.stuck++; p.stuck%p.o.ProbeEvery == 0 && p.cheapestOffload() >= 0 {
+				p.current = p.cheapestOffload()
+			}
+		}
 	case !fits(p.current):
-		p.current, p.better = best, 0 // moving down is immediate
-	case p.points[best].Accuracy > p.points[p.current].Accuracy:
+		p.current, p.better = p.fastestNear(best, fits), 0 // moving down is immediate
+	case p.points[best].Accuracy-p.points[p.current].Accuracy > p.o.Tolerance:
 		if p.better++; p.better >= p.o.Hold {
-			p.current, p.better = best, 0
+			p.current, p.better = p.fastestNear(best, fits), 0
 		}
 	default:
 		p.better = 0
 	}
 	return p.current
+}
+
+// fastestNear returns the fitting point with the smallest prediction among
+// those within Tolerance of best's accuracy (best itself when Tolerance is
+// 0, or on a tie of predictions).
+func (p *Policy) fastestNear(best int, fits func(int) bool) int {
+	out := best
+	for i, pt := range p.points {
+		if fits(i) && p.points[best].Accuracy-pt.Accuracy <= p.o.Tolerance && p.Predict(i) < p.Predict(out) {
+			out = i
+		}
+	}
+	return out
 }
 
 // mostAccurate returns the most accurate point that ok accepts (the first
@@ -271,13 +330,18 @@ func (p *Policy) mostAccurate(ok func(int) bool) int {
 }
 
 // fastest returns the point with the smallest prediction; while the link
-// is down the local point wins, being the only finite one.
+// is down the local point wins, being the only finite one, and without a
+// local point the offload point that sends the fewest bytes, which adds the
+// least to the queue the link must drain when it comes back.
 func (p *Policy) fastest() int {
 	best := 0
 	for i := range p.points {
 		if p.Predict(i) < p.Predict(best) {
 			best = i
 		}
+	}
+	if math.IsInf(p.Predict(best), 1) && p.cheapestOffload() >= 0 {
+		return p.cheapestOffload()
 	}
 	return best
 }

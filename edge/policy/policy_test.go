@@ -136,6 +136,21 @@ func TestChoices(t *testing.T) {
 			want: []string{"edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "learned-b1"},
 		},
 		{
+			name: "nothing fits and local is fastest: probing the link every ProbeEvery decisions",
+			steps: func(p *Policy, tr *truth) []int {
+				tr.rate = 0.5 // 170 B take 340 ms: every offload is slower than the device's 300 ms
+				for i := 1; i < len(testPoints); i++ {
+					p.Observe(tr.sample(i))
+				}
+				out := append(run(p, *tr, 9), p.Choose())
+				tr.rate = 625 // the probe finds the link fast again
+				p.Observe(tr.sample(out[9]))
+				// Its one answer lifts the estimate enough to stay on the link.
+				return append(out, run(p, *tr, 1)...)
+			},
+			want: []string{"edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "learned-b1", "learned-b1"},
+		},
+		{
 			name: "link back: one answer ends the outage",
 			steps: func(p *Policy, tr *truth) []int {
 				p.Fail()
@@ -218,5 +233,75 @@ func TestRTTFromTheSmallestNetworkTime(t *testing.T) {
 	want := float64(tr.rtt)/float64(time.Millisecond) + 170.0/625
 	if got := p.RTT(); math.Abs(got-want) > 0.01 {
 		t.Errorf("RTT %.3f ms, want %.3f", got, want)
+	}
+}
+
+// With a tolerance, points about as accurate as the best fitting one are
+// equals, and the fastest of them is taken; a point outside it is not.
+func TestTolerance(t *testing.T) {
+	tests := []struct {
+		tol  float64
+		want string
+	}{
+		{0, "jpeg-q90"},
+		{0.02, "learned-b0.11"}, // 0.844 is within 0.02 of jpeg's 0.856 and sends 630 B, not 3400
+		{0.2, "learned-b1"},     // everything offloaded is equal: the fewest bytes win
+	}
+	for _, tt := range tests {
+		tr := defaultTruth()
+		p := newCalibrated(tr, Options{SLO: 150 * time.Millisecond, Tolerance: tt.tol, Hold: 2})
+		for k, i := range run(p, tr, 6) {
+			if testPoints[i].Name != tt.want {
+				t.Errorf("tolerance %v: decision %d chose %s, want %s", tt.tol, k, testPoints[i].Name, tt.want)
+			}
+		}
+	}
+}
+
+func TestAccuracyError(t *testing.T) {
+	if got := AccuracyError(0.858, 500); math.Abs(got-0.01561) > 1e-4 {
+		t.Errorf("AccuracyError(0.858, 500) = %v", got)
+	}
+	if AccuracyError(0.8, 0) != 0 || AccuracyError(2, 10) != 0 {
+		t.Error("AccuracyError without images or with an accuracy beyond 1 is not 0")
+	}
+}
+
+// Without a local point, a down link gets the frames that send the fewest
+// bytes: they add the least to what the link must drain when it is back.
+func TestOutageWithoutLocalPoint(t *testing.T) {
+	tr := defaultTruth()
+	p := New(testPoints[1:], Options{SLO: 150 * time.Millisecond})
+	p.ObserveRTT(tr.rtt)
+	for i := 1; i < len(testPoints); i++ {
+		s := tr.sample(i)
+		s.Point = i - 1
+		p.Observe(s)
+	}
+	p.Fail()
+	p.Fail()
+	for range 3 {
+		if i := p.Choose(); p.Points()[i].Name != "learned-b1" {
+			t.Fatalf("link down, no local point: chose %s, want learned-b1", p.Points()[i].Name)
+		}
+	}
+}
+
+// A device that computes the full model within the SLO but slower than the
+// camera's frames come cannot keep up: its frames would queue up to their
+// deadline, so the policy offloads.
+func TestSlowerThanTheCamera(t *testing.T) {
+	tr := defaultTruth()
+	tr.edge[0] = 106 * time.Millisecond // fits 150 ms x 0.8 alone
+	for _, tt := range []struct {
+		interval time.Duration
+		want     string
+	}{{0, "edge-only"}, {200 * time.Millisecond, "edge-only"}, {100 * time.Millisecond, "jpeg-q90"}} {
+		p := newCalibrated(tr, Options{SLO: 150 * time.Millisecond, FrameInterval: tt.interval})
+		for _, i := range run(p, tr, 3) {
+			if testPoints[i].Name != tt.want {
+				t.Errorf("frame interval %v: chose %s, want %s", tt.interval, testPoints[i].Name, tt.want)
+			}
+		}
 	}
 }
