@@ -62,6 +62,48 @@ def warm_start(student, folder, K, noise, seed=0):
     return student
 
 
+def encoder_cost(encoder):
+    """(parameters, FLOPs per 96 x 96 image) of an encoder: 2 x multiply-adds of its
+    convolutions, GDN 1x1 convolutions and attention layers, and for a dynamic
+    layer the kernel aggregation ("aggregate": K x its weights) or its K
+    convolutions ("mixed", as the layer's current form); elementwise work not counted."""
+    flops = []
+
+    def conv_hook(m, i, o):
+        if isinstance(m, DynamicConv2d):
+            conv = 2 * o.shape[1] * o.shape[2] * o.shape[3] * m.in_channels * m.kernel_size ** 2
+            flops.append(conv * m.K if m.form == "mixed" else conv + 2 * m.weight.numel())
+        elif isinstance(m, nn.Conv2d):
+            flops.append(2 * o.numel() * m.in_channels * m.kernel_size[0] * m.kernel_size[1])
+        elif isinstance(m, nn.Linear):
+            flops.append(2 * m.in_features * m.out_features)
+        elif hasattr(m, "gamma") and hasattr(m, "beta"):  # GDN: a 1x1 convolution of C x C
+            flops.append(2 * o.numel() * m.beta.numel())
+
+    hooks = [m.register_forward_hook(conv_hook) for m in encoder.modules()]
+    try:
+        with torch.no_grad():
+            encoder.eval()(torch.zeros(1, 3, 96, 96))
+    finally:
+        for h in hooks:
+            h.remove()
+    return sum(p.numel() for p in encoder.parameters()), sum(flops)
+
+
+def export_forms(encoder, folder):
+    """Writes the encoder in both forms (encoder-aggregate.onnx, encoder-mixed.onnx)
+    into folder, for `splitstream bench engine --model`; returns the paths."""
+    os.makedirs(folder, exist_ok=True)
+    x = torch.zeros(1, 3, 96, 96)
+    paths = []
+    for form in ("aggregate", "mixed"):
+        set_form(encoder, form)
+        path = os.path.join(folder, f"encoder-{form}.onnx")
+        export.export_onnx(encoder, x, path, "image", ["latent"], f"encoder ({form})")
+        paths.append(path)
+    return paths
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="folder for the experimental bundle (not models/zoo)")
@@ -74,6 +116,7 @@ def main(argv=None):
     ap.add_argument("--stage1", type=int, default=600)
     ap.add_argument("--stage2", type=int, default=300)
     ap.add_argument("--form", default="mixed", choices=["mixed", "aggregate"], help="the exported graph's form")
+    ap.add_argument("--forms", help="also write the encoder in both forms into this folder (for bench engine)")
     args = ap.parse_args(argv)
     torch.set_num_threads(CONFIG["threads"])
     os.makedirs(args.runs, exist_ok=True)
@@ -102,6 +145,11 @@ def main(argv=None):
         f.write(json.dumps(times) + "\n")
     student.eval()
     student.entropy_bottleneck.update(force=True)
+    if args.forms:
+        print("encoder forms:", export_forms(student.encoder, args.forms), flush=True)
+    for form in ("aggregate", "mixed"):
+        set_form(student.encoder, form)
+        print(f"encoder ({form}): parameters, FLOPs per image:", encoder_cost(student.encoder), flush=True)
     set_form(student.encoder, args.form)
     test = T.load_testset(args.zoo)
     heads = {"classify": student.heads.classify, "detect": student.heads.detect, "segment": student.heads.segment}
