@@ -110,7 +110,8 @@ def main(argv=None):
     ap.add_argument("--zoo", default="models/zoo")
     ap.add_argument("--runs", default="train/runs/dycnn")
     ap.add_argument("--beta", type=float, default=0.11)
-    ap.add_argument("--layers", default="0,1,2", help="indices of the encoder convolutions made dynamic")
+    ap.add_argument("--layers", default="0,1,2",
+                    help="indices of the encoder convolutions made dynamic (\"\": none, the plain control)")
     ap.add_argument("-K", type=int, default=4)
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--stage1", type=int, default=600)
@@ -120,8 +121,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(CONFIG["threads"])
     os.makedirs(args.runs, exist_ok=True)
-    tag = f"dy-b{args.beta:g}"
-    layers = [int(i) for i in args.layers.split(",")]
+    layers = [int(i) for i in args.layers.split(",") if i.strip()]
+    tag = f"{'dy' if layers else 'plain'}-b{args.beta:g}"  # --layers "": the plain control, same recipe
     cfg = {"beta": args.beta, "stage1_iters": args.stage1, "stage2_iters": args.stage2,
            "dynamic": {"layers": layers, "K": args.K, "anneal_steps": args.stage1 // 4}}
     teacher = teacher_from_bundle(os.path.join(args.zoo, "fmnist-teacher"))
