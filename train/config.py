@@ -51,6 +51,10 @@ CONFIG = {
     # accuracy, so it gets the longest fine-tuning; the others trace the rate curve
     # beta 0.11, not 0.1: against the stream-trained teacher, beta 0.1 coded the test
     # set at 667.5 B per image, 0.1 B over 1/5 of its JPEG q90 size (667.3 B)
+    # an entry may add "dynamic": {"layers": [0, 1, 2], "K": 4, "anneal_steps": N}: the
+    # encoder's convolutions of those indices become dynamic convolutions of K kernels
+    # whose attention temperature is annealed 30 -> 1 over the first N stage-1 steps
+    # (train/dynconv.py; issue 23). None of the shipped students has it.
     "students": [{"beta": 0.11, "stage1_iters": 3000, "stage2_iters": 2400},
                  {"beta": 0.3, "stage1_iters": 600, "stage2_iters": 400},
                  {"beta": 1.0, "stage1_iters": 600, "stage2_iters": 400}],
@@ -88,6 +92,8 @@ def student_checkpoint(runs, cfg, stage):
     parts = teacher_parts(len(c["teacher"]) - 1) + [
         c["latent_channels"], c["encoder_width"], c["decoder_width"], c["student_scenes"],
         cfg["beta"], c["stage1"], cfg["stage1_iters"]]
+    if cfg.get("dynamic"):  # only then, so the plain students' names stay as they were
+        parts += [cfg["dynamic"]]
     if stage == 2:
         parts += [c["refine_width"], c["stage2"], cfg["stage2_iters"]]
     return os.path.join(runs, f"student-{beta_tag(cfg['beta'])}-stage{stage}-{config_key(*parts)}.pt")

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .dynconv import DynamicConv2d
 from .entropy import EntropyBottleneck, LowerBound
 from .data import NUM_CLASSES
 
@@ -193,14 +194,17 @@ class Teacher(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Conv k5 s2 + GDN, Conv k5 s2 + GDN, Conv k2 to C channels, no biases (sc2bench's layout)."""
+    """Conv k5 s2 + GDN, Conv k5 s2 + GDN, Conv k2 to C channels, no biases (sc2bench's layout).
 
-    def __init__(self, latent_channels: int, width: int = 32):
+    dynamic: the indices (0, 1, 2) of the convolutions that are dynamic
+    convolutions of K kernels (train/dynconv.py); same shapes either way."""
+
+    def __init__(self, latent_channels: int, width: int = 32, dynamic=(), K: int = 4):
         super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(3, width, 5, 2, 2, bias=False), GDN(width),
-            nn.Conv2d(width, width, 5, 2, 2, bias=False), GDN(width),
-            nn.Conv2d(width, latent_channels, 2, 1, 0, bias=False))
+        specs = [(3, width, 5, 2, 2), (width, width, 5, 2, 2), (width, latent_channels, 2, 1, 0)]
+        convs = [DynamicConv2d(*s, bias=False, K=K) if i in dynamic else nn.Conv2d(*s, bias=False)
+                 for i, s in enumerate(specs)]
+        self.layers = nn.Sequential(convs[0], GDN(width), convs[1], GDN(width), convs[2])
 
     def forward(self, x):
         return self.layers(x)
@@ -247,10 +251,10 @@ class Student(nn.Module):
     """The Entropic Student: encoder -> EntropyBottleneck -> decoder -> teacher's trunk and heads."""
 
     def __init__(self, latent_channels: int = 24, encoder_width: int = 32, decoder_width: int = 64,
-                 refine_width: int = 128):
+                 refine_width: int = 128, dynamic=(), K: int = 4):
         super().__init__()
         self.latent_channels = latent_channels
-        self.encoder = Encoder(latent_channels, width=encoder_width)
+        self.encoder = Encoder(latent_channels, width=encoder_width, dynamic=dynamic, K=K)
         self.entropy_bottleneck = EntropyBottleneck(latent_channels)
         self.decoder = Decoder(latent_channels, width=decoder_width, refine_width=refine_width)
         self.trunk = Trunk()

@@ -24,6 +24,7 @@ import torch
 from . import data as D
 from . import export
 from .config import CONFIG, MEAN, STD, beta_tag, student_checkpoint, teacher_checkpoint
+from .dynconv import set_temperature, temperature_at
 from .losses import kd_loss, relative_mse, task_loss
 from .metrics import MetricAccumulator, centernet_targets
 from .models import STRIDE, Student, Teacher
@@ -142,8 +143,10 @@ def train_teacher(model, c, train, val, runs):
     return model, time.time() - t0
 
 
-def student_from_teacher(teacher):
-    """A student whose trunk and heads start as the teacher's.
+def student_from_teacher(teacher, cfg=None):
+    """A student whose trunk and heads start as the teacher's; with
+    cfg["dynamic"] (an entry of CONFIG["students"]) its encoder's convolutions
+    listed there are dynamic convolutions of K kernels (train/dynconv.py).
 
     Its encoder, bottleneck and decoder are initialised from a fixed RNG state
     (the one right after seeding and building the teacher), so each student is
@@ -151,18 +154,22 @@ def student_from_teacher(teacher):
     """
     torch.manual_seed(CONFIG["teacher"][0]["seed"])
     Teacher()  # advances the RNG exactly as building the teacher does
-    s = Student(CONFIG["latent_channels"], CONFIG["encoder_width"], CONFIG["decoder_width"], CONFIG["refine_width"])
+    dyn = (cfg or {}).get("dynamic") or {}
+    s = Student(CONFIG["latent_channels"], CONFIG["encoder_width"], CONFIG["decoder_width"], CONFIG["refine_width"],
+                dynamic=tuple(dyn.get("layers", ())), K=dyn.get("K", 4))
     s.trunk.load_state_dict(teacher.trunk.state_dict())
     s.heads.load_state_dict(teacher.heads.state_dict())
     return s
 
 
-def train_stage1(student, teacher, beta, iters, train, runs, tag):
+def train_stage1(student, teacher, beta, iters, train, runs, tag, anneal_steps=0):
     """Distils the teacher's features into encoder, bottleneck and decoder, with beta
     times the rate (bits per input pixel); trunk and heads frozen. The features: the
     first CONFIG["stage1"]["distil_depth"] of stride 4, 8 and 16 and the FPN output.
     The decoder's refine block stays out (it is the identity until stage 2 trains it).
-    train: the training scene sets (CONFIG["student_scenes"] picks the source)."""
+    train: the training scene sets (CONFIG["student_scenes"] picks the source).
+    Dynamic convolutions in the encoder have their attention temperature annealed
+    from 30 to 1 over the first anneal_steps steps, and stay at 1 after."""
     c = dict(CONFIG["stage1"], iters=iters)
     torch.manual_seed(c["seed"])
     for p in list(student.trunk.parameters()) + list(student.heads.parameters()):
@@ -181,6 +188,7 @@ def train_stage1(student, teacher, beta, iters, train, runs, tag):
     for step, (x, _, _, _, _) in enumerate(scene_source(train, CONFIG["student_scenes"], iters, c["seed"])):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, c["iters"], g["base"], 20)
+        set_temperature(student.encoder, temperature_at(step, anneal_steps))
         student.encoder.train()
         student.decoder.layers.train()
         eb.train()
@@ -208,6 +216,7 @@ def train_stage1(student, teacher, beta, iters, train, runs, tag):
             el = time.time() - t0
             log(runs, f"{tag} stage1 step {step}/{c['iters']} distill {distill.item():.4f} bpp {bpp.item():.4f} "
                       f"bytes/img {bpp.item() * npix / 8:.0f} aux {aux.item():.2f} {el / (step + 1):.2f}s/it")
+    set_temperature(student.encoder, 1.0)
     # fix the medians (and the tables) now, so stage 2 trains on the symbols the codec will send
     eb.update(force=True, update_quantiles=True)
     return time.time() - t0
@@ -302,11 +311,12 @@ def main(argv=None):
         p2 = student_checkpoint(args.runs, cfg, 2)
         if os.path.exists(p2):
             continue
-        student = student_from_teacher(teacher)
+        student = student_from_teacher(teacher, cfg)
         if os.path.exists(p1):
             student.load_state_dict(torch.load(p1))
         else:
-            dt = train_stage1(student, teacher, cfg["beta"], cfg["stage1_iters"], train, args.runs, tag)
+            dt = train_stage1(student, teacher, cfg["beta"], cfg["stage1_iters"], train, args.runs, tag,
+                              anneal_steps=(cfg.get("dynamic") or {}).get("anneal_steps", 0))
             torch.save(student.state_dict(), p1)
             times[f"{tag}_stage1_s"] = round(dt, 1)
             save_times()

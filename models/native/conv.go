@@ -133,9 +133,15 @@ func dConv(c *opCtx) ([]*value, error) {
 		return nil, err
 	}
 	x := c.in[0]
-	w, err := c.staticInput(1)
+	wv, err := c.need(1)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
+	}
+	// A weight computed in the graph (dynamic convolution's per-sample kernel,
+	// train/dynconv.py) is read at run time; its shape is known now.
+	w := wv.st
+	if w == nil {
+		w = &tensor{shape: wv.shape}
 	}
 	g := convGeom{grp: c.attrInt("group", 1)}
 	if g.n, g.c, g.h, g.w, err = spatial(x.shape); err != nil {
@@ -180,7 +186,13 @@ func dConv(c *opCtx) ([]*value, error) {
 	var run kernel
 	scratch := 0
 	variant := "im2col"
-	if g.grp == g.c && g.m == g.c {
+	if !wv.static() {
+		if g.grp != 1 {
+			return nil, fmt.Errorf("weights computed at run time need group 1, not %d", g.grp)
+		}
+		run, scratch = convRuntimeWeights(g, opnd(x), wv.id, bias, y.id, f, c.b.threads)
+		variant = "run-time weights"
+	} else if g.grp == g.c && g.m == g.c {
 		run, variant = depthwise(g, opnd(x), w.f, bias, y.id, f, c.b.threads), "depthwise"
 	} else {
 		if useShifted(g) {
@@ -191,7 +203,7 @@ func dConv(c *opCtx) ([]*value, error) {
 			run, scratch = convGemm(g, opnd(x), w.f, bias, y.id, f, c.b.threads)
 		}
 	}
-	c.b.add("Conv", c.in[:1], []*value{y}, scratch, run)
+	c.b.add("Conv", c.in[:2], []*value{y}, scratch, run)
 	flops := 2 * g.n * g.m * g.oh * g.ow * (g.c / g.grp) * g.kh * g.kw
 	c.b.describe(fmt.Sprintf("k%dx%d s%d g%d %s %.1f MFLOP", g.kh, g.kw, g.sh, g.grp, variant, float64(flops)/1e6))
 	c.b.fusable[y.id] = f
@@ -251,6 +263,44 @@ func convGemm(g convGeom, x operand, w, bias []float32, yid int, f *fusable, thr
 					bv := float32(0)
 					if bias != nil {
 						bv = bias[gi*mg+r]
+					}
+					epilogue(seg, 0, seg, 0, 1, tn, bv, act)
+				}
+			}
+		})
+	}, scratch
+}
+
+// convRuntimeWeights is convGemm (group 1) for a weight that is a value of
+// the graph rather than a constant: the weight matrix (M x C*kh*kw, row
+// major as ONNX lays it out) is read from its buffer at every run and used
+// unpacked, so nothing about it is prepared at plan time.
+func convRuntimeWeights(g convGeom, x operand, wid int, bias []float32, yid int, f *fusable, threads int) (kernel, int) {
+	k := g.c * g.kh * g.kw
+	ohw := g.oh * g.ow
+	sp := splitWork(g.m, ohw, k, threads, max(64, (512<<10)/4/max(k, 1)))
+	src := newPlanes(g)
+	scratch := src.size + threads*k*sp.tile
+	per := sp.items()
+	return func(bufs [][]float32, sc []float32, tm *team) {
+		xs, ws, ys := x.get(bufs), bufs[wid], bufs[yid]
+		act := f.act
+		planes := src.prepare(xs, sc[:src.size], tm, threads)
+		cols := sc[src.size:]
+		tm.parallelWorkers(g.n*per, 1, threads, func(worker, lo, _ int) {
+			r0, r1, j0, j1 := sp.item(lo % per)
+			n := lo / per
+			tn := j1 - j0
+			yn := ys[n*g.m*ohw:]
+			b := cols[worker*k*sp.tile : worker*k*sp.tile+k*tn]
+			src.im2col(planes, n*g.c, g.c, j0, j1, b)
+			gemm.Sgemm(r1-r0, tn, k, ws[r0*k:], k, b, tn, yn[r0*ohw+j0:], ohw, false, 1)
+			if bias != nil || act != nil {
+				for r := r0; r < r1; r++ {
+					seg := yn[r*ohw+j0 : r*ohw+j1]
+					bv := float32(0)
+					if bias != nil {
+						bv = bias[r]
 					}
 					epilogue(seg, 0, seg, 0, 1, tn, bv, act)
 				}
@@ -423,9 +473,15 @@ func dConvTranspose(c *opCtx) ([]*value, error) {
 		return nil, err
 	}
 	x := c.in[0]
-	w, err := c.staticInput(1)
+	wv, err := c.need(1)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
+	}
+	// A weight computed in the graph (dynamic convolution's per-sample kernel,
+	// train/dynconv.py) is read at run time; its shape is known now.
+	w := wv.st
+	if w == nil {
+		w = &tensor{shape: wv.shape}
 	}
 	g := convGeom{grp: c.attrInt("group", 1)}
 	if g.n, g.c, g.h, g.w, err = spatial(x.shape); err != nil {
