@@ -74,13 +74,17 @@ func (c *Command) Execute(ctx context.Context, w, stderr io.Writer) error {
 		}
 		return WriteTable(w, rows)
 	}
-	c.Options.Threads = ts[0]
-	r, err := Time(ctx, c.Model, c.Options)
-	switch {
-	case err != nil:
-		return err
-	case c.JSON:
-		return r.WriteJSON(w)
+	for _, t := range ts { // one result per thread count, in order
+		c.Options.Threads = t
+		r, err := Time(ctx, c.Model, c.Options)
+		if err == nil && c.JSON {
+			err = r.WriteJSON(w)
+		} else if err == nil {
+			err = r.WriteText(w)
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return r.WriteText(w)
+	return nil
 }
