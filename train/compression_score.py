@@ -6,8 +6,10 @@ logits. The score of a candidate set C against a reference set R (real training
 scenes of the same size):
 
     1. a fixed small student (SmallStudent), initialised from a fixed seed, is
-       trained for one pass over C (a seeded permutation, batches of BATCH,
-       Adam at LR with a cosine decay), regressing the teacher's logits (MSE);
+       trained for PASSES passes over C (a seeded permutation per pass, batches
+       of BATCH, Adam at LR with a cosine decay), regressing the teacher's
+       logits (MSE). The paper trains one pass over a large set; one pass over
+       our few thousand scenes left the student at chance (docs/GAN-MC.md);
     2. its top-1 on the real test scenes against their true labels is a_C;
     3. the same student from the same seed, trained the same way on R, gives a_R;
     4. score = a_C / a_R. Above 1: C is a better compression set than R.
@@ -29,7 +31,8 @@ from . import onnxcheck
 from .pipeline import to_input
 
 BATCH = 64
-LR = 3e-3
+LR = 2e-3
+PASSES = 16
 
 
 class OnnxTeacher:
@@ -51,14 +54,15 @@ class OnnxTeacher:
 
 
 class SmallStudent(nn.Module):
-    """The fixed small student: four stride-2 3x3 conv + BN + ReLU layers
-    (16, 32, 64, 64 channels), global average pooling, a linear layer."""
+    """The fixed small student: the scene average-pooled to 48 x 48, four 3x3
+    conv + BN + ReLU layers (32 channels stride 1, then 64, 96, 128 stride 2),
+    global average pooling, a linear layer."""
 
     def __init__(self, classes: int = D.NUM_CLASSES):
         super().__init__()
-        layers, cin = [], 3
-        for cout in (16, 32, 64, 64):
-            layers += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+        layers, cin = [nn.AvgPool2d(2)], 3
+        for cout, stride in ((32, 1), (64, 2), (96, 2), (128, 2)):
+            layers += [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
             cin = cout
         self.body = nn.Sequential(*layers)
         self.fc = nn.Linear(cin, classes)
@@ -68,16 +72,20 @@ class SmallStudent(nn.Module):
 
 
 def train_student(images_u8: np.ndarray, targets: np.ndarray, seed: int,
-                  batch: int = BATCH, lr: float = LR) -> SmallStudent:
-    """One pass over (images, teacher logits) from seed, regressing the logits (MSE)."""
+                  batch: int = BATCH, lr: float = LR, passes: int = PASSES) -> SmallStudent:
+    """passes passes over (images, teacher logits) from seed, regressing the logits (MSE)."""
     torch.manual_seed(seed)
     model = SmallStudent(targets.shape[1])
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    perm = np.random.default_rng(seed).permutation(len(images_u8))
-    steps = math.ceil(len(perm) / batch)
+    rng = np.random.default_rng(seed)
+    per_pass = math.ceil(len(images_u8) / batch)
+    perm = np.concatenate([np.pad(rng.permutation(len(images_u8)), (0, per_pass * batch - len(images_u8)),
+                                  constant_values=-1) for _ in range(passes)])
+    steps = per_pass * passes
     model.train()
     for k in range(steps):
         idx = np.sort(perm[k * batch:(k + 1) * batch])
+        idx = idx[idx >= 0]  # a pass's last batch may be short
         for grp in opt.param_groups:
             grp["lr"] = lr * 0.5 * (1 + math.cos(math.pi * k / steps))
         loss = F.mse_loss(model(to_input(images_u8[idx])), torch.from_numpy(targets[idx]))

@@ -46,14 +46,19 @@ def generator(runs):
     return gan.load(path)
 
 
-def scene_sets(g, n):
-    """The candidate sets' scenes (uint8) by name, n scenes each."""
+def scene_sets(g, n, runs):
+    """The candidate sets' scenes (uint8) by name, n scenes each (cached in runs)."""
+    path = os.path.join(runs, f"scenes-n{n}-g{GAN_SEED}-{GAN_ITERS}.npz")
+    if os.path.exists(path):
+        return dict(np.load(path))
     src = tuple(CONFIG["train_source"])
     pool = gan.garments(g, POOL_PER_CLASS, POOL_SEED)
     sets = {"reference": D.generate("train", n, SEEDS["reference"], src)["images"],
             "real": D.generate("train", n, SEEDS["real"], src)["images"],
             "gan": D.generate("train", n, SEEDS["gan"], garments=pool)["images"]}
     sets["mixup"] = mixup(sets["real"], SEEDS["mixup"])
+    np.savez(path + ".tmp.npz", **sets)
+    os.replace(path + ".tmp.npz", path)
     return sets
 
 
@@ -113,9 +118,10 @@ def main():
     ap.add_argument("--cache", default="train/cache")
     ap.add_argument("--teacher", default="models/zoo/fmnist-teacher")
     ap.add_argument("--n", type=int, default=4000, help="scenes per candidate set")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="small-student seeds")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="small-student seeds")
     ap.add_argument("--scenes-png", help="write a grid of real and GAN scenes here")
-    ap.add_argument("--low-data", type=int, default=1000, help="real scenes of the low-data study (0: skip it)")
+    ap.add_argument("--garments-png", help="write a grid of generated garments here (train.gan's --grid)")
+    ap.add_argument("--low-data", type=int, default=0, help="real scenes of the low-data study (0: skip it)")
     ap.add_argument("--p-fake", type=float, nargs="+", default=[0.0, 0.5], help="GAN shares of its batches")
     ap.add_argument("--steps", type=int, default=300, help="steps of its students")
     a = ap.parse_args()
@@ -123,7 +129,9 @@ def main():
     os.makedirs(a.runs, exist_ok=True)
     t0 = time.time()
     g = generator(a.runs)
-    sets = scene_sets(g, a.n)
+    sets = scene_sets(g, a.n, a.runs)
+    if a.garments_png:
+        gan.sample_grid(g, a.garments_png)
     if a.scenes_png:
         scene_grid(sets, a.scenes_png)
     test_d = D.cached(a.cache, "test", CONFIG["test_scenes"], CONFIG["test_seed"])
