@@ -95,7 +95,7 @@ models: build
 	OMP_WAIT_POLICY=PASSIVE $(PYTHON) -m train.pipeline --out models/zoo --runs train/runs --cache train/cache
 
 ## gan-mc: GAN-MC's Compression Scores of real, GAN, real+GAN and mixup scene sets
-## against the shipped teacher, from fixed seeds (docs/GAN-MC.md; about 40 min on 2
+## against the shipped teacher, from fixed seeds (docs/GAN-MC.md; about 46 min on 2
 ## busy cores). Resumes from train/runs/ganmc (the GAN, the scenes, the teacher's logits).
 gan-mc:
 	OMP_WAIT_POLICY=PASSIVE nice -n 19 $(PYTHON) -m train.gan_mc --runs train/runs/ganmc --cache train/cache \
