@@ -15,7 +15,7 @@ export SPLITSTREAM_ORT_LIB ?= $(ORT_LIB)
 # tests that replay them; they skip with a message where there are none.
 export SPLITSTREAM_TRACES ?= $(wildcard $(CURDIR)/../shared/traces)
 
-.PHONY: all build cross image ort test test-go test-py test-arm64 demo models clean
+.PHONY: all build cross image ort test test-go test-py test-arm64 demo models gan-mc clean
 
 all: build
 
@@ -93,6 +93,13 @@ models: build
 		DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 	OMP_WAIT_POLICY=PASSIVE $(PYTHON) -m train.pipeline --out models/zoo --runs train/runs --cache train/cache
+
+## gan-mc: GAN-MC's Compression Scores of real, GAN, real+GAN and mixup scene sets
+## against the shipped teacher, from fixed seeds (docs/GAN-MC.md; about 46 min on 2
+## busy cores). Resumes from train/runs/ganmc (the GAN, the scenes, the teacher's logits).
+gan-mc:
+	OMP_WAIT_POLICY=PASSIVE nice -n 19 $(PYTHON) -m train.gan_mc --runs train/runs/ganmc --cache train/cache \
+		--n 4000 --seeds 0 --garments-png docs/gan-mc-garments.png --scenes-png docs/gan-mc-scenes.png
 
 clean:
 	rm -rf $(BIN)

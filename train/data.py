@@ -178,15 +178,18 @@ def _try_scene(rng, images, labels, photos):
     return image, mask, boxes, classes[int(order[0])]
 
 
-def generate(split: str, count: int, seed: int, source_range=None):
+def generate(split: str, count: int, seed: int, source_range=None, garments=None):
     """Generates count scenes from Fashion-MNIST's split, deterministically from seed.
 
     source_range (lo, hi) restricts the garments to images[lo:hi] of that split
     (the training pipeline holds the last 5000 training images out for validation).
+    garments, a pair (uint8 (M, 28, 28), labels (M,)) as load_fmnist returns,
+    replaces the split's garments (e.g. a GAN's, train/gan.py); split and
+    source_range are then ignored.
     Returns dict(images (N,H,W,3) uint8, masks (N,H,W) uint8, labels (N,) int64,
     boxes list of lists).
     """
-    images, labels = _source(split, source_range)
+    images, labels = garments if garments is not None else _source(split, source_range)
     return _scenes(np.random.default_rng(seed), count, images, labels, load_photos())
 
 
