@@ -28,7 +28,8 @@ type AgentOptions struct {
 	// included. Default 30 s.
 	Timeout time.Duration
 	// MaxRetries bounds how often one request is sent again after an
-	// overloaded reply. Default 20. Each retry waits the reply's
+	// overloaded reply; 0 (the default) retries until Timeout, so that
+	// overload delays a request but does not lose it. Each retry waits the reply's
 	// retry-after hint (jittered between half and one and a half of it),
 	// or, without a hint, RetryBackoff doubled per retry up to 2 s, with
 	// jitter; and the window of requests in flight halves.
@@ -71,9 +72,6 @@ func NewAgent(enc *Encoder, client *Client, o AgentOptions) (*Agent, error) {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
-	}
-	if o.MaxRetries <= 0 {
-		o.MaxRetries = 20
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = 20 * time.Millisecond
@@ -300,7 +298,7 @@ func (a *Agent) Send(ctx context.Context, h wire.Header, payload []byte) (*wire.
 		}
 		a.overloaded.Add(1)
 		a.window.shrink()
-		if retries >= a.opts.MaxRetries {
+		if a.opts.MaxRetries > 0 && retries >= a.opts.MaxRetries {
 			return reply, rtt, retries, nil
 		}
 		// The cloud's hint, jittered around its value, keeps the cloud busy

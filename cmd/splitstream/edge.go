@@ -88,7 +88,7 @@ func edgeSetupFlags(fs *flag.FlagSet) (*edge.Setup, *string, *pipeline.Engine, f
 	fs.IntVar(&s.Agent.Concurrency, "concurrency", 4, "requests in flight")
 	fs.DurationVar(&s.Agent.Deadline, "deadline", 0, "time the cloud has for each request (0: none)")
 	fs.DurationVar(&s.Agent.Timeout, "timeout", 30*time.Second, "time the edge waits for each request, reconnecting and retries included")
-	fs.IntVar(&s.Agent.MaxRetries, "max-retries", 20, "times one request is sent again after overloaded replies (waiting the cloud's retry-after hint)")
+	fs.IntVar(&s.Agent.MaxRetries, "max-retries", 0, "times one request is sent again after overloaded replies, waiting the cloud's retry-after hint (0: until --timeout)")
 	codecFlag(fs, &s.Encoder.Codec)
 	fs.IntVar(&s.Encoder.MaxPixels, "max-pixels", edge.DefaultMaxPixels, "largest input image (width x height), checked from its header before decoding")
 	fs.IntVar(&s.Client.RetryBudget, "retry-budget", 4, "times one request is sent again on a fresh connection after its connection broke before a reply")
