@@ -27,6 +27,24 @@ func readyz(url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// waitReady waits for /readyz to answer 200: the server marks itself
+// ready once Serve has bound its listener, which the goroutine that
+// started it may not have reached yet.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, err := readyz(url)
+		if err == nil && code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz before the drain: %d %v", code, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestDrainUnderLoad drains a server (SIGTERM's path: its context ends)
 // while an edge given two servers sends it a steady stream: /readyz fails
 // at once, the server keeps serving through its drain delay, then closes
@@ -40,9 +58,7 @@ func TestDrainUnderLoad(t *testing.T) {
 	b := f.replica(t, "127.0.0.2", cloud.Options{})
 	admin := httptest.NewServer(a.server.Admin())
 	defer admin.Close()
-	if code, err := readyz(admin.URL); err != nil || code != http.StatusOK {
-		t.Fatalf("/readyz before the drain: %d %v", code, err)
-	}
+	waitReady(t, admin.URL)
 	seen := make(chan drainObservation, 1)
 	st := f.stream(t, a.addr+","+b.addr, 400, 80, func() {
 		var o drainObservation
