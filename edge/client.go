@@ -292,6 +292,19 @@ func (c *Client) Stats() ConnStats {
 	return ConnStats{Connects: c.connects.Load(), Resumed0RTT: c.resumed.Load(), Resent: c.resent.Load(), GoingAway: c.away.Load()}
 }
 
+// Transport returns the QUIC statistics of the live connection (smoothed
+// RTT, congestion window, bytes sent and acknowledged ...) and true, or
+// false when there is no live connection.
+func (c *Client) Transport() (quic.ConnectionStats, bool) {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if !alive(conn) {
+		return quic.ConnectionStats{}, false
+	}
+	return conn.ConnectionStats(), true
+}
+
 // Addr is the server's address, as errors name it.
 func (c *Client) Addr() string { return c.addr }
 
