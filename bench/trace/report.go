@@ -100,8 +100,8 @@ func (r *Run) NewReport(meta Meta) Report {
 	meta.CalibrateS, meta.RunS = c.Took.Seconds(), r.Took.Seconds()
 	meta.ComputeLate, meta.CloudLate = lateOf(r.ComputeLate), lateOf(r.CloudLate)
 	po := r.Policy
-	meta.Policy = fmt.Sprintf("margin %g, hold %d, alpha %g, down after %d, probe every %d, tolerance %.4f, frame interval %v",
-		po.Margin, po.Hold, po.Alpha, po.DownAfter, po.ProbeEvery, po.Tolerance, po.FrameInterval)
+	meta.Policy = fmt.Sprintf("margin %g, hold %d, alpha %g, down after %d, probe every %d, tolerance %.4f, frame interval %v, expire %d",
+		po.Margin, po.Hold, po.Alpha, po.DownAfter, po.ProbeEvery, po.Tolerance, po.FrameInterval, po.Expire)
 	var n uint64
 	var total time.Duration
 	for _, s := range r.Links {

@@ -103,8 +103,8 @@ type Adaptive struct{ *policy.Policy }
 // Choose returns the policy's choice.
 func (a Adaptive) Choose() int { return a.Policy.Choose() }
 
-// Fail tells the policy that a request got no answer.
-func (a Adaptive) Fail(int) { a.Policy.Fail() }
+// Fail tells the policy that a request with point i got no answer.
+func (a Adaptive) Fail(i int) { a.Policy.FailPoint(i) }
 
 // Status is what became of a frame.
 type Status uint8

@@ -25,17 +25,19 @@ type Point struct {
 type Options struct {
 	// SLO is the latency a frame's answer must arrive within.
 	SLO time.Duration
-	// Margin is the share of the SLO kept free for the estimates' errors
-	// (default 0.2): a point fits when its prediction is at most
-	// SLO x (1 - Margin).
+	// Margin is the share of the SLO kept free for the errors of the
+	// compute estimates (default 0.05): a latency fits when it is at most
+	// SLO x (1 - Margin). The network's variation is in the policy's
+	// samples already.
 	Margin float64
-	// Hold is how many consecutive decisions a more accurate point must fit
-	// before the policy moves up to it (default 5): hysteresis against
-	// flapping. Moving down, when the current point no longer fits, is
-	// immediate.
+	// Hold is how many consecutive decisions a more accurate point must
+	// score best before the policy moves up to it (default 5): hysteresis
+	// against flapping. Moving to a less accurate point, when the current
+	// one scores worse, is immediate.
 	Hold int
-	// Alpha is the weight of a new sample in the running estimates
-	// (exponentially weighted moving averages; default 0.2).
+	// Alpha is the weight of a new sample in the running estimates of
+	// compute, bytes and cloud time (exponentially weighted moving
+	// averages; default 0.2).
 	Alpha float64
 	// DownAfter is how many consecutive failed requests mark the link as
 	// down (default 2); one success marks it up again.
@@ -45,10 +47,9 @@ type Options struct {
 	// up: its frames wait for the device until their deadline drops them,
 	// so its prediction adds the SLO.
 	FrameInterval time.Duration
-	// Tolerance is the difference in accuracy below which two points
-	// count as equally accurate (default 0: every difference counts). The
-	// policy then takes the fastest of the fitting points within Tolerance
-	// of the most accurate fitting one, and does not move up for less. One
+	// Tolerance is the difference in score (accuracy x chance of meeting
+	// the SLO) below which two points count as equally good (default 0:
+	// every difference counts): the policy does not switch for less. One
 	// standard error of the manifests' top-1 (AccuracyError) is a natural
 	// choice: differences below it are noise of the measurement.
 	Tolerance float64
@@ -57,11 +58,17 @@ type Options struct {
 	// probed with the offload point that sends the fewest bytes (default
 	// 10), so that the policy sees the link come back.
 	ProbeEvery int
+	// Expire is how many decisions the link's throughput, once measured,
+	// is remembered without a new measure (default 100: 10 s at 10 fps).
+	// The throughput carries one point's network times over to another's
+	// size; forgotten, a larger point is taken to cost no more than the
+	// one in use, so that the policy tries it again.
+	Expire int
 }
 
 func (o *Options) defaults() {
 	if o.Margin <= 0 || o.Margin >= 1 {
-		o.Margin = 0.2
+		o.Margin = 0.05
 	}
 	if o.Hold <= 0 {
 		o.Hold = 5
@@ -74,6 +81,9 @@ func (o *Options) defaults() {
 	}
 	if o.ProbeEvery <= 0 {
 		o.ProbeEvery = 10
+	}
+	if o.Expire <= 0 {
+		o.Expire = 100
 	}
 	if !(o.Tolerance > 0) {
 		o.Tolerance = 0
@@ -110,29 +120,39 @@ type estimate struct {
 	edge  ewma // ms of device compute per frame
 	bytes ewma // bytes sent per frame
 	cloud ewma // ms the cloud took per frame
+	own   ring // its recent network times
 }
 
 // Policy holds the estimates and the current choice. It is not safe for
 // concurrent use: the caller serialises Choose and the observations.
 type Policy struct {
-	o       Options
-	points  []Point
-	est     []estimate
-	current int
-	better  int     // consecutive decisions a more accurate point fitted
-	rate    ewma    // link throughput, bytes per ms
-	rtt     ewma    // ms, from the transport
-	minNet  float64 // ms, the smallest network time seen: the round trip without a transport estimate
-	fails   int
-	down    int // decisions since the link went down
-	stuck   int // decisions on a local point because nothing fitted
+	o         Options
+	points    []Point
+	est       []estimate
+	pool      ring // every point's recent network times
+	current   int
+	better    int     // consecutive decisions a more accurate point scored best
+	rate      float64 // link throughput in bytes per ms; 0: unknown
+	rateAt    int     // the decision count when it was fitted
+	rtt       ewma    // ms, from the transport
+	minNet    float64 // ms, the smallest network time seen: the round trip without a transport estimate
+	decisions int
+	fails     int
+	down      int // decisions since the link went down
+	stuck     int // decisions on a local point because nothing fitted
+	scratch   []netSample
+	nets      []float64
 }
 
 // New returns a policy over points, starting on the most accurate one.
 func New(points []Point, o Options) *Policy {
 	o.defaults()
 	p := &Policy{o: o, points: points, est: make([]estimate, len(points))}
-	p.current = p.mostAccurate(func(int) bool { return true })
+	for i, pt := range points {
+		if pt.Accuracy > points[p.current].Accuracy {
+			p.current = i
+		}
+	}
 	return p
 }
 
@@ -163,9 +183,8 @@ type Sample struct {
 	Total time.Duration // from the start of the edge's work to the answer
 }
 
-// Observe updates the estimates with an answered frame. The network share
-// (Total - Edge - Cloud) less the round trip (RTT) is the transfer time,
-// which gives the link's throughput.
+// Observe updates the estimates with an answered frame; its network time
+// (Total - Edge - Cloud) joins the point's samples.
 func (p *Policy) Observe(s Sample) {
 	p.fails = 0
 	a := p.o.Alpha
@@ -183,21 +202,11 @@ func (p *Policy) Observe(s Sample) {
 	if p.minNet == 0 || network < p.minNet {
 		p.minNet = network
 	}
-	transfer := network - p.RTT()
-	if transfer <= 0 || s.Bytes == 0 {
-		return
-	}
-	// A drop in throughput counts at once, a rise is smoothed: missing a
-	// deadline costs more than sending fewer bytes for a while.
-	if r := float64(s.Bytes) / transfer; p.rate.n == 0 || r < p.rate.v {
-		p.rate.add(r, 1)
-	} else {
-		p.rate.add(r, a)
-	}
+	p.record(s.Point, float64(s.Bytes), network)
 }
 
-// ObserveRTT feeds a round-trip estimate from the transport (QUIC's
-// smoothed RTT).
+// ObserveRTT feeds the transport's round trip without queueing (QUIC's
+// minimum RTT): the least network time any request can take.
 func (p *Policy) ObserveRTT(rtt time.Duration) {
 	if rtt > 0 {
 		p.rtt.add(ms(rtt), p.o.Alpha)
@@ -208,6 +217,15 @@ func (p *Policy) ObserveRTT(rtt time.Duration) {
 func (p *Policy) Fail() {
 	if p.fails++; p.fails == p.o.DownAfter {
 		p.down = 0
+	}
+}
+
+// FailPoint records a request sent with point i that got no answer: as
+// Fail, and the point's network time counts as infinite.
+func (p *Policy) FailPoint(i int) {
+	p.Fail()
+	if !p.points[i].Local {
+		p.record(i, p.est[i].bytes.v, math.Inf(1))
 	}
 }
 
@@ -241,49 +259,38 @@ func (p *Policy) RTT() float64 {
 	return p.minNet
 }
 
-// Rate is the link throughput estimate in bytes per ms (0 before any).
-func (p *Policy) Rate() float64 { return p.rate.v }
-
-// Predict is the predicted latency of point i in ms: compute on the device,
-// the transfer at the estimated throughput, a round trip and the cloud's
-// time, plus the SLO when its compute is longer than the frame interval
-// (the wait for the device). An offload point is +Inf while the link is
-// down.
-func (p *Policy) Predict(i int) float64 {
-	e := &p.est[i]
-	wait := 0.0
-	if p.o.FrameInterval > 0 && e.edge.v > ms(p.o.FrameInterval) {
-		wait = ms(p.o.SLO)
+// Rate is the link throughput estimate in bytes per ms (0: unknown, or
+// not seen for Expire decisions).
+func (p *Policy) Rate() float64 {
+	if p.decisions-p.rateAt > p.o.Expire {
+		return 0
 	}
-	if p.points[i].Local {
-		return wait + e.edge.v
-	}
-	if p.LinkDown() {
-		return math.Inf(1)
-	}
-	transfer := 0.0
-	if p.rate.n > 0 && p.rate.v > 0 {
-		transfer = e.bytes.v / p.rate.v
-	}
-	return wait + e.edge.v + transfer + p.RTT() + e.cloud.v
+	return p.rate
 }
 
-// Choose picks the point for the next frame: the most accurate point whose
-// prediction fits SLO x (1 - Margin) (with Tolerance, the fastest fitting
-// point within Tolerance of it), moving up only after a more accurate point
-// fitted Hold decisions in a row; when nothing fits, the fastest point;
-// when the link is down, the local point if there is one. While it stays on
-// the local point (link down, or nothing fits), every ProbeEvery-th
-// decision sends with the offload point that sends the fewest bytes
-// instead, so that the link's estimates can recover.
+// Score is point i's expected share of useful answers: its accuracy times
+// its estimated chance of answering within SLO x (1 - Margin).
+func (p *Policy) Score(i int) float64 {
+	return p.points[i].Accuracy * p.fitShare(i, ms(p.o.SLO)*(1-p.o.Margin))
+}
+
+// Choose picks the point for the next frame: the one with the best score
+// (accuracy x chance of meeting the SLO; among the points within
+// Tolerance of the best score, the fastest), staying on the current point
+// while it is within Tolerance of the best, and moving to a more accurate
+// point only after it was the choice Hold decisions in a row; when no
+// point has a chance, the fastest; when the link is down, the local point
+// if there is one. While it stays on the local point (link down, or
+// nothing fits), every ProbeEvery-th decision sends with the offload
+// point that sends the fewest bytes instead, so that the link's estimates
+// can recover.
 func (p *Policy) Choose() int {
-	limit := ms(p.o.SLO) * (1 - p.o.Margin)
-	fits := func(i int) bool { return p.Predict(i) <= limit }
-	best := p.mostAccurate(fits)
+	p.decisions++
+	best, top, scores := p.best()
 	switch {
 	case p.LinkDown() && p.probe():
 		p.current, p.better = p.cheapestOffload(), 0
-	case best < 0:
+	case top == 0:
 		p.current, p.better = p.fastest(), 0
 		// On the local point no answer from the link comes back, so its
 		// estimates would never recover: probe it now and then.
@@ -292,41 +299,33 @@ func (p *Policy) Choose() int {
 				p.current = p.cheapestOffload()
 			}
 		}
-	case !fits(p.current):
-		p.current, p.better = p.fastestNear(best, fits), 0 // moving down is immediate
-	case p.points[best].Accuracy-p.points[p.current].Accuracy > p.o.Tolerance:
-		if p.better++; p.better >= p.o.Hold {
-			p.current, p.better = p.fastestNear(best, fits), 0
-		}
-	default:
+	case best == p.current || top-scores[p.current] <= p.o.Tolerance:
 		p.better = 0
+	case p.points[best].Accuracy <= p.points[p.current].Accuracy:
+		p.current, p.better = best, 0 // moving down is immediate
+	default:
+		if p.better++; p.better >= p.o.Hold {
+			p.current, p.better = best, 0
+		}
 	}
 	return p.current
 }
 
-// fastestNear returns the fitting point with the smallest prediction among
-// those within Tolerance of best's accuracy (best itself when Tolerance is
-// 0, or on a tie of predictions).
-func (p *Policy) fastestNear(best int, fits func(int) bool) int {
-	out := best
-	for i, pt := range p.points {
-		if fits(i) && p.points[best].Accuracy-pt.Accuracy <= p.o.Tolerance && p.Predict(i) < p.Predict(out) {
-			out = i
-		}
+// best returns the fastest of the points whose score is within Tolerance
+// of the highest, the highest score and every point's score.
+func (p *Policy) best() (best int, top float64, scores []float64) {
+	scores = make([]float64, len(p.points))
+	for i := range p.points {
+		scores[i] = p.Score(i)
+		top = max(top, scores[i])
 	}
-	return out
-}
-
-// mostAccurate returns the most accurate point that ok accepts (the first
-// given on a tie), or -1.
-func (p *Policy) mostAccurate(ok func(int) bool) int {
-	best := -1
-	for i, pt := range p.points {
-		if ok(i) && (best < 0 || pt.Accuracy > p.points[best].Accuracy) {
+	best = -1
+	for i := range p.points {
+		if top-scores[i] <= p.o.Tolerance && (best < 0 || p.Predict(i) < p.Predict(best)) {
 			best = i
 		}
 	}
-	return best
+	return best, top, scores
 }
 
 // fastest returns the point with the smallest prediction; while the link

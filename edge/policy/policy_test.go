@@ -100,17 +100,6 @@ func TestChoices(t *testing.T) {
 			want: []string{"learned-b0.11", "learned-b0.11"},
 		},
 		{
-			name: "recovery: up only after Hold fitting decisions",
-			steps: func(p *Policy, tr *truth) []int {
-				tr.rate = 25
-				p.Observe(tr.sample(1))
-				run(p, *tr, 2)
-				tr.rate = 625
-				return run(p, *tr, 6)
-			},
-			want: []string{"learned-b0.11", "learned-b0.11", "learned-b0.11", "learned-b0.11", "jpeg-q90", "jpeg-q90"},
-		},
-		{
 			name: "nothing fits: the fastest",
 			steps: func(p *Policy, tr *truth) []int {
 				tr.rate, tr.rtt = 2, 200*time.Millisecond
@@ -139,13 +128,15 @@ func TestChoices(t *testing.T) {
 			name: "nothing fits and local is fastest: probing the link every ProbeEvery decisions",
 			steps: func(p *Policy, tr *truth) []int {
 				tr.rate = 0.5 // 170 B take 340 ms: every offload is slower than the device's 300 ms
-				for i := 1; i < len(testPoints); i++ {
-					p.Observe(tr.sample(i))
+				for range ownWindow { // until no fast sample is left
+					for i := 1; i < len(testPoints); i++ {
+						p.Observe(tr.sample(i))
+					}
 				}
 				out := append(run(p, *tr, 9), p.Choose())
 				tr.rate = 625 // the probe finds the link fast again
 				p.Observe(tr.sample(out[9]))
-				// Its one answer lifts the estimate enough to stay on the link.
+				// Its one answer gives the link a chance again.
 				return append(out, run(p, *tr, 1)...)
 			},
 			want: []string{"edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "edge-only", "learned-b1", "learned-b1"},
@@ -180,6 +171,39 @@ func TestChoices(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// After a capacity drop the policy moves down; when the link recovers it
+// moves back up, but only once the slow samples have given way to fast
+// ones and the better point was the choice Hold decisions in a row.
+func TestRecovery(t *testing.T) {
+	tr := defaultTruth()
+	p := newCalibrated(tr, Options{SLO: 150 * time.Millisecond, Hold: 4})
+	if got := run(p, tr, 3); testPoints[got[2]].Name != "jpeg-q90" {
+		t.Fatalf("good link: chose %s", testPoints[got[2]].Name)
+	}
+	tr.rate = 25 // 0.2 Mbit/s: 3400 B take 136 ms
+	down := run(p, tr, 10)
+	if last := testPoints[down[9]].Name; last != "learned-b0.11" {
+		t.Fatalf("after the drop: %s, want learned-b0.11", last)
+	}
+	tr.rate = 625
+	up := run(p, tr, 250)
+	for k := range p.Options().Hold - 1 {
+		if testPoints[up[k]].Name == "jpeg-q90" {
+			t.Fatalf("moved up at decision %d after the recovery, before Hold", k)
+		}
+	}
+	switches := 0
+	for k := 1; k < len(up); k++ {
+		if up[k] != up[k-1] {
+			switches++
+			t.Logf("after the recovery, decision %d: %s", k, testPoints[up[k]].Name)
+		}
+	}
+	if last := testPoints[up[len(up)-1]].Name; last != "jpeg-q90" || switches > 1 {
+		t.Fatalf("%d decisions after the recovery: on %s after %d switches", len(up), last, switches)
 	}
 }
 
