@@ -127,7 +127,7 @@ func TestChoices(t *testing.T) {
 		{
 			name: "nothing fits and local is fastest: probing the link every ProbeEvery decisions",
 			steps: func(p *Policy, tr *truth) []int {
-				tr.rate = 0.5 // 170 B take 340 ms: every offload is slower than the device's 300 ms
+				tr.rate = 0.5         // 170 B take 340 ms: every offload is slower than the device's 300 ms
 				for range ownWindow { // until no fast sample is left
 					for i := 1; i < len(testPoints); i++ {
 						p.Observe(tr.sample(i))
