@@ -1,10 +1,11 @@
 // Package policy chooses the edge's operating point for each frame: among
 // the points it holds (the learned codec at several rates, the input sent
-// as an image at a few qualities, the full model on the device), the most
-// accurate one whose predicted latency fits the deadline, from running
-// estimates of the device's compute time, the bytes each point sends, the
-// cloud's time and the link's throughput and round trip. docs/ADAPTIVE.md
-// describes the model, the estimator and the rule.
+// as an image at a few qualities, the full model on the device), the one
+// expected to give the most correct answers in time: its accuracy times
+// its chance of meeting the deadline, estimated from the device's compute
+// time, the cloud's time and the recent network times of the requests,
+// carried over between points by their sizes. docs/ADAPTIVE.md describes
+// the model, the estimator and the rule.
 package policy
 
 import (
@@ -183,16 +184,17 @@ type Sample struct {
 	Total time.Duration // from the start of the edge's work to the answer
 }
 
-// Observe updates the estimates with an answered frame; its network time
-// (Total - Edge - Cloud) joins the point's samples.
+// Observe updates the estimates with an answered frame; an offloaded one
+// marks the link up and its network time (Total - Edge - Cloud) joins the
+// point's samples.
 func (p *Policy) Observe(s Sample) {
-	p.fails = 0
 	a := p.o.Alpha
 	e := &p.est[s.Point]
 	e.edge.add(ms(s.Edge), a)
 	if p.points[s.Point].Local {
-		return
+		return // an answer from the device says nothing of the link
 	}
+	p.fails = 0
 	e.bytes.add(float64(s.Bytes), a)
 	e.cloud.add(ms(s.Cloud), a)
 	network := ms(s.Total - s.Edge - s.Cloud)

@@ -291,6 +291,23 @@ func TestAccuracyError(t *testing.T) {
 	}
 }
 
+// A frame answered on the device while the link is down says nothing of
+// the link: it stays down.
+func TestLocalAnswerKeepsTheLinkDown(t *testing.T) {
+	tr := defaultTruth()
+	p := newCalibrated(tr, Options{SLO: 150 * time.Millisecond})
+	p.FailPoint(1)
+	p.FailPoint(1)
+	p.Observe(tr.sample(0))
+	if !p.LinkDown() {
+		t.Fatal("a local answer marked the link up")
+	}
+	p.Observe(tr.sample(2))
+	if p.LinkDown() {
+		t.Fatal("an offloaded answer did not mark the link up")
+	}
+}
+
 // Without a local point, a down link gets the frames that send the fewest
 // bytes: they add the least to what the link must drain when it is back.
 func TestOutageWithoutLocalPoint(t *testing.T) {
