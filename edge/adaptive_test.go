@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/splitstream/splitstream/bundle"
+	"github.com/splitstream/splitstream/bundle/bundletest"
 	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/edge/policy"
 	"github.com/splitstream/splitstream/wire"
@@ -114,4 +115,34 @@ func TestPolicyFlags(t *testing.T) {
 			t.Errorf("%v: adaptive %v slo %v", tc.args, o.Adaptive, o.Policy.SLO)
 		}
 	}
+}
+
+// A setup that fails (here: the policy chooses the codecs, so --codec is
+// refused) returns its error and releases what it opened.
+func TestSetupFailsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	if err := bundletest.Write(dir, "tb"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundle.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]Setup{
+		"codec not for the bundle": {Bundle: b, Encoder: EncoderOptions{Codec: mustImage(t)}},
+		"adaptive with --codec": {Encoder: EncoderOptions{Open: (&bundletest.Engines{}).Open, Codec: codec.Raw{}},
+			Policy: PolicyOptions{Adaptive: true, Bundles: []*bundle.Bundle{b}}},
+	} {
+		if _, _, err := s.Open(); err == nil {
+			t.Errorf("%s: opened", name)
+		}
+	}
+}
+
+func mustImage(t *testing.T) codec.Codec {
+	c, err := codec.NewImage(codec.IDPNG, codec.ImageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

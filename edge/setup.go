@@ -28,7 +28,7 @@ type Setup struct {
 // releases them and saves the local model.
 func (s Setup) Open() (a *Agent, close func() error, err error) {
 	var closers []func() error
-	close = func() error {
+	closeAll := func() error {
 		var errs []error
 		for i := len(closers) - 1; i >= 0; i-- {
 			errs = append(errs, closers[i]())
@@ -37,7 +37,7 @@ func (s Setup) Open() (a *Agent, close func() error, err error) {
 	}
 	defer func() {
 		if err != nil {
-			close()
+			closeAll() // not close: a failing return has set it to nil
 		}
 	}()
 	if s.Policy.Adaptive && s.Bundle == nil {
@@ -82,5 +82,5 @@ func (s Setup) Open() (a *Agent, close func() error, err error) {
 			return nil, nil, err
 		}
 	}
-	return a, close, nil
+	return a, closeAll, nil
 }
