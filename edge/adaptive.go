@@ -34,16 +34,20 @@ type PolicyOptions struct {
 	// JPEGQ and WebPQ are the qualities of the image offloads (default 10,
 	// 50, 90 each).
 	JPEGQ, WebPQ []int
-	// Calibrate is how many images of the bundles' test set each point is
+	// Calibrate is how many images of the test set each point is
 	// calibrated on at start (default 20): the device's compute, the
 	// bytes, the cloud's time, and the top-1 that ranks a lossy image
 	// codec (edge.RankAccuracy).
 	Calibrate int
+	// TestSet is the folder of labelled images (labels.json, as a
+	// bundle's test set: docs/BUNDLE.md) to calibrate on, such as frames
+	// of the camera; empty means the first bundle's test set.
+	TestSet string
 	// Policy tunes the policy; its SLO is the --slo flag.
 	Policy policy.Options
 }
 
-// Flags registers --policy and --slo on fs.
+// Flags registers --policy, --slo, --calibrate and --calibrate-set on fs.
 func (o *PolicyOptions) Flags(fs *flag.FlagSet) {
 	fs.Func("policy", "operating point per frame: fixed (default: the --bundle and --codec given) or adaptive (docs/ADAPTIVE.md: among the points of every --bundle, comma-separated, default every bundle under "+bundle.ZooDir+")", func(v string) error {
 		if o.Adaptive = v == "adaptive"; v != "adaptive" && v != "fixed" {
@@ -52,6 +56,8 @@ func (o *PolicyOptions) Flags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.DurationVar(&o.Policy.SLO, "slo", 150*time.Millisecond, "with --policy adaptive: the latency a frame's answer should arrive within")
+	fs.IntVar(&o.Calibrate, "calibrate", 20, "with --policy adaptive: test images each point is measured on at start")
+	fs.StringVar(&o.TestSet, "calibrate-set", "", "with --policy adaptive: `folder` of labelled images (labels.json) to calibrate on (default: the bundles' test set)")
 }
 
 // LoadBundles loads the comma-separated bundle dirs of list (every bundle
@@ -357,11 +363,17 @@ func (a *Agent) calibrate(ctx context.Context) error {
 	return nil
 }
 
-// testImages reads the first Calibrate images of the points' test set and
-// their labels.
+// testImages reads the first Calibrate images of the test set (TestSet,
+// else the first point's bundle's) and their labels.
 func (op *operating) testImages() ([][]byte, []int, error) {
 	ts, err := op.points[0].Bundle.TestSet()
+	if op.o.TestSet != "" {
+		ts, err = bundle.LoadTestSet(op.o.TestSet)
+	}
 	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := ts.Lacks(op.points[0].Bundle.Manifest); err != nil { // its classes must be the bundles'
 		return nil, nil, err
 	}
 	n := min(op.o.Calibrate, len(ts.Images))

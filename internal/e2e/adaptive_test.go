@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,8 +20,10 @@ import (
 	"time"
 
 	"github.com/splitstream/splitstream/bundle"
+	"github.com/splitstream/splitstream/bundle/bundletest"
 	"github.com/splitstream/splitstream/cloud"
 	"github.com/splitstream/splitstream/edge"
+	"github.com/splitstream/splitstream/edge/learn"
 	"github.com/splitstream/splitstream/edge/policy"
 	"github.com/splitstream/splitstream/models"
 	"github.com/splitstream/splitstream/pipeline"
@@ -229,4 +233,74 @@ func mustAdaptive(t *testing.T, a *edge.Agent) edge.AdaptiveStats {
 		t.Fatal("the agent is not adaptive")
 	}
 	return st
+}
+
+// TestAdaptiveAgentGoesLocalWhileCloudIsDown: an adaptive edge with a local
+// classifier (--learn, --fallback local) sends with the learned codec while
+// the cloud answers; when the cloud goes away, the failed requests mark the
+// link down and the policy moves to the local point, so that every frame
+// is still answered, most of them at "local" without a request.
+func TestAdaptiveAgentGoesLocalWhileCloudIsDown(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	set := t.TempDir() // a labelled set of the test bundle's images to calibrate on
+	var labels strings.Builder
+	labels.WriteString(`{"labels": ["red", "green", "blue"], "images": [`)
+	for i := range 4 {
+		name := fmt.Sprintf("%d.png", i)
+		if err := os.WriteFile(filepath.Join(set, name), pngImage(t, uint64(100+i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&labels, `%s{"file": %q, "label": %d}`, map[bool]string{true: ", "}[i > 0], name, i%3)
+	}
+	labels.WriteString("]}")
+	if err := os.WriteFile(filepath.Join(set, "labels.json"), []byte(labels.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	engines := &bundletest.Engines{}
+	s := edge.Setup{
+		Server:  f.addr,
+		Encoder: edge.EncoderOptions{Open: engines.Open},
+		Client:  edge.ClientOptions{TLS: f.client, Logger: quiet, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond},
+		Agent:   edge.AgentOptions{Concurrency: 1, Timeout: 500 * time.Millisecond, Fallback: true},
+		Local:   edge.LocalOptions{Dir: t.TempDir(), Learn: learn.Config{MinScore: 1e-6}},
+		Policy:  edge.PolicyOptions{Adaptive: true, Bundles: []*bundle.Bundle{f.b}, TestSet: set, Policy: policy.Options{SLO: time.Second}},
+	}
+	agent, closeAgent, err := s.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAgent()
+	var recs []edge.Record
+	stream := func(from, n int) {
+		items := make(chan edge.Item, n)
+		for i := from; i < from+n; i++ {
+			items <- edge.Item{Index: i, Name: fmt.Sprintf("img%d", i), Data: pngImage(t, uint64(i))}
+		}
+		close(items)
+		if err := agent.Run(context.Background(), items, func(r edge.Record) { recs = append(recs, r) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stream(0, 10)
+	f.shutdown(t)
+	stream(10, 20)
+	count := map[string]int{}
+	for _, r := range recs {
+		if r.Status != "ok" || r.Results == nil || len(r.Results.Classify) == 0 {
+			t.Errorf("%s at %s: %s %s: no classification", r.Image, r.Point, r.Status, r.Error)
+		}
+		if r.Index >= 10 && r.Source != "local" {
+			t.Errorf("%s at %s answered by the cloud after it went away", r.Image, r.Point)
+		}
+		if r.Index < 10 && r.Point != "learned-testbundle" {
+			t.Errorf("%s at %s while the cloud answers", r.Image, r.Point)
+		}
+		if r.Index >= 10 {
+			count[r.Point]++
+		}
+	}
+	t.Logf("points while the cloud was down: %v", count)
+	if len(recs) != 30 || count[edge.LocalPointName] < 10 {
+		t.Errorf("%d records, %d of the last 20 at the local point; want 30, at least 10", len(recs), count[edge.LocalPointName])
+	}
 }
