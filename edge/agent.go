@@ -207,10 +207,13 @@ func results(r *wire.Reply, b *bundle.Bundle) *Results {
 
 // Process encodes one image, sends it and returns its record. With the
 // adaptive policy, the policy chooses the operating point and learns from
-// the outcome; Run calibrates it first.
+// the outcome; the first call calibrates it (Run does so before any).
 func (a *Agent) Process(ctx context.Context, it Item) Record {
 	if a.op == nil {
 		return a.process(ctx, it, -1)
+	}
+	if err := a.calibrate(ctx); err != nil {
+		return Record{Index: it.Index, Image: it.Name, Status: "error", Error: err.Error()}
 	}
 	i := a.op.choose(a.client)
 	rec := a.process(ctx, it, i)
