@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,7 @@ type Agent struct {
 	opts   AgentOptions
 	nextID atomic.Uint64
 	window *window
+	op     *operating // nil: every frame with enc (the fixed policy)
 
 	retries    atomic.Int64 // requests sent again after an overloaded reply
 	overloaded atomic.Int64 // overloaded replies received
@@ -99,6 +101,9 @@ type Record struct {
 	Source   string   `json:"source,omitempty"`
 	Unserved []string `json:"unserved,omitempty"`
 	Latency  Latency  `json:"latency_ms"`
+	// Point names the operating point the adaptive policy chose for the
+	// frame (empty for the fixed policy).
+	Point string `json:"point,omitempty"`
 	// Reply is the cloud's reply as received (nil if none).
 	Reply *wire.Reply `json:"-"`
 	err   error       // the failure behind Error, if the request got no reply
@@ -174,9 +179,8 @@ func label(labels []string, i int) string {
 	return fmt.Sprint(i)
 }
 
-// results names the reply's results with the bundle's labels.
-func (a *Agent) results(r *wire.Reply) *Results {
-	b := a.enc.Bundle
+// results names the reply's results with bundle b's labels.
+func results(r *wire.Reply, b *bundle.Bundle) *Results {
 	out := &Results{}
 	for _, res := range r.Results {
 		switch res.Task {
@@ -201,9 +205,30 @@ func (a *Agent) results(r *wire.Reply) *Results {
 	return out
 }
 
-// Process encodes one image, sends it and returns its record.
+// Process encodes one image, sends it and returns its record. With the
+// adaptive policy, the policy chooses the operating point and learns from
+// the outcome; the first call calibrates it (Run does so before any).
 func (a *Agent) Process(ctx context.Context, it Item) Record {
+	if a.op == nil {
+		return a.process(ctx, it, -1)
+	}
+	if err := a.calibrate(ctx); err != nil {
+		return Record{Index: it.Index, Image: it.Name, Status: "error", Error: err.Error()}
+	}
+	i := a.op.choose(a.client)
+	rec := a.process(ctx, it, i)
+	a.op.outcome(i, rec)
+	return rec
+}
+
+// process handles one image at operating point i (-1: the agent's own
+// encoder).
+func (a *Agent) process(ctx context.Context, it Item, i int) Record {
 	rec := Record{Index: it.Index, Image: it.Name, Status: "error"}
+	enc := a.enc
+	if i >= 0 {
+		enc, rec.Point = a.op.encs[i], a.op.points[i].Name
+	}
 	if it.Err != nil {
 		rec.Error = it.Err.Error()
 		return rec
@@ -211,17 +236,20 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
 	defer cancel()
 	start := time.Now()
-	payload, et, err := a.enc.Encode(ctx, it.Data)
+	payload, et, err := enc.Encode(ctx, it.Data)
 	rec.Latency.Preprocess, rec.Latency.Encoder, rec.Latency.EntropyEncode = ms(et.Preprocess), ms(et.Encoder), ms(et.Entropy)
 	if err != nil {
 		rec.Error = it.Name + ": " + err.Error()
 		return rec
 	}
-	s := a.enc.Bundle.Shape()
+	if i >= 0 && a.op.points[i].Local {
+		return a.answerLocally(ctx, enc, rec, payload, start)
+	}
+	s := enc.Bundle.Shape()
 	h := wire.Header{
-		Codec: uint8(a.enc.Codec.ID()), Tasks: a.opts.Tasks,
+		Codec: uint8(enc.Codec.ID()), Tasks: a.opts.Tasks,
 		Channels: uint16(s.C), Height: uint16(s.H), Width: uint16(s.W),
-		RequestID: a.nextID.Add(1), Bundle: a.enc.Bundle.ID,
+		RequestID: a.nextID.Add(1), Bundle: enc.Bundle.ID,
 		DeadlineMS: uint32(a.opts.Deadline.Milliseconds()),
 	}
 	rec.Bytes = wire.HeaderSize + len(payload)
@@ -231,8 +259,8 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 	if err != nil {
 		rec.Error = it.Name + ": " + err.Error()
 		rec.err = err
-		a.learn(ctx, it.Name, nil, payload)
-		return a.answerLocally(ctx, rec, payload, start)
+		a.learn(ctx, enc, it.Name, nil, payload)
+		return a.answerLocally(ctx, enc, rec, payload, start)
 	}
 	rec.Reply = reply
 	rec.Status = reply.Status.String()
@@ -262,12 +290,12 @@ func (a *Agent) Process(ctx context.Context, it Item) Record {
 	rec.Latency.Network = ms(max(rtt-cloud, 0))
 	if reply.Status != wire.StatusOK {
 		rec.Error = fmt.Sprintf("%s: server %s: %v: %s", it.Name, a.client.Addr(), reply.Status, reply.Message)
-		return a.answerLocally(ctx, rec, payload, start)
+		return a.answerLocally(ctx, enc, rec, payload, start)
 	}
-	a.learn(ctx, it.Name, reply, payload)
-	rec.Results = a.results(reply)
+	a.learn(ctx, enc, it.Name, reply, payload)
+	rec.Results = results(reply, enc.Bundle)
 	iw, ih := imageSize(it.Data)
-	toImageFrame(rec.Results, a.enc.Bundle.Input.Width, a.enc.Bundle.Input.Height, iw, ih)
+	toImageFrame(rec.Results, enc.Bundle.Input.Width, enc.Bundle.Input.Height, iw, ih)
 	return rec
 }
 
@@ -337,6 +365,11 @@ func (a *Agent) Stats() AgentStats {
 // not verify, its name does not resolve) ends the run at once: Run emits
 // that record and returns its error; the caller should stop feeding items.
 func (a *Agent) Run(ctx context.Context, items <-chan Item, emit func(Record)) error {
+	if a.op != nil {
+		if err := a.calibrate(ctx); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -454,9 +487,10 @@ func (a *Agent) RunInputs(ctx context.Context, inputs []string, stdin io.Reader,
 }
 
 // learn teaches the local model a frame's class: the user's label for the
-// image, or the cloud's classification (reply may be nil).
-func (a *Agent) learn(ctx context.Context, name string, reply *wire.Reply, payload []byte) {
-	if a.opts.Local == nil {
+// image, or the cloud's classification (reply may be nil), when enc made
+// the payload for it (the learned codec of its bundle).
+func (a *Agent) learn(ctx context.Context, enc *Encoder, name string, reply *wire.Reply, payload []byte) {
+	if !a.forLocal(enc) {
 		return
 	}
 	top1, score := -1, float32(0)
@@ -467,21 +501,28 @@ func (a *Agent) learn(ctx context.Context, name string, reply *wire.Reply, paylo
 	if r != nil && len(r.Classes) > 0 {
 		top1, score = int(r.Classes[0].Label), r.Classes[0].Score
 	}
-	if err := a.opts.Local.Learn(ctx, name, payload, a.enc.Bundle.Shape(), top1, score); err != nil {
+	if err := a.opts.Local.Learn(ctx, name, payload, enc.Bundle.Shape(), top1, score); err != nil {
 		a.learnErrs.Add(1)
 	}
 }
 
-// answerLocally answers a frame the cloud did not with the local model,
-// when the agent falls back to it and classification was requested;
-// otherwise it returns rec as it is.
-func (a *Agent) answerLocally(ctx context.Context, rec Record, payload []byte, start time.Time) Record {
-	if !a.opts.Fallback || !a.opts.Tasks.Has(wire.Classify) {
+// forLocal reports whether enc's payloads are what the local model takes:
+// the learned codec of its bundle.
+func (a *Agent) forLocal(enc *Encoder) bool {
+	return a.opts.Local != nil && enc.Bundle.ID == a.opts.Local.in.b.ID && enc.Codec.ID() == codec.IDLearned
+}
+
+// answerLocally answers a frame the cloud did not (or the local point's)
+// with the local model, when the agent falls back to it, enc made the
+// payload for it and classification was requested; otherwise it returns
+// rec as it is.
+func (a *Agent) answerLocally(ctx context.Context, enc *Encoder, rec Record, payload []byte, start time.Time) Record {
+	if !a.opts.Fallback || !a.opts.Tasks.Has(wire.Classify) || !a.forLocal(enc) {
 		return rec
 	}
-	p, err := a.opts.Local.Predict(context.WithoutCancel(ctx), payload, a.enc.Bundle.Shape())
+	p, err := a.opts.Local.Predict(context.WithoutCancel(ctx), payload, enc.Bundle.Shape())
 	if err != nil {
-		rec.Error += "; local model: " + err.Error()
+		rec.Error = strings.TrimPrefix(rec.Error+"; local model: "+err.Error(), "; ")
 		return rec
 	}
 	rec.Status, rec.Source = wire.StatusOK.String(), "local"

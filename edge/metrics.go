@@ -17,6 +17,7 @@ type Metrics struct {
 	stage    *prometheus.HistogramVec
 	sent     prometheus.Counter
 	requests *prometheus.CounterVec
+	point    *prometheus.GaugeVec
 }
 
 // NewMetrics registers the agent's metrics with reg.
@@ -35,8 +36,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "splitstream_edge_requests_total",
 			Help: "Images processed, by status (a wire status, error for a failure on the edge, or local when the edge's own model answered).",
 		}, []string{"status"}),
+		point: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "splitstream_edge_operating_point",
+			Help: "The adaptive policy's operating point: 1 for the current one, 0 for the others (none with the fixed policy).",
+		}, []string{"point"}),
 	}
-	reg.MustRegister(m.stage, m.sent, m.requests)
+	reg.MustRegister(m.stage, m.sent, m.requests, m.point)
 	return m
 }
 

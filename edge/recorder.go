@@ -98,17 +98,28 @@ type Report struct {
 }
 
 // RunReport processes the images named by inputs (RunInputs), writes a
-// record per image and then the summary with the connection's figures. It
+// record per image and then the summary with the connection's figures
+// (and the adaptive policy's: switches, frames per point). It
 // fails when an input could not be read, a record not written, or an image
 // failed.
 func (a *Agent) RunReport(ctx context.Context, inputs []string, stdin io.Reader, r Report) error {
 	start, rec := time.Now(), NewRecorder(r.Records, r.Metrics, r.Progress)
+	if a.op != nil {
+		a.op.setMetrics(r.Metrics)
+	}
 	readErr := a.RunInputs(ctx, inputs, stdin, rec.Record)
 	sum, writeErr := rec.Close()
 	sum.Write(r.Summary)
 	st, as := a.client.Stats(), a.Stats()
 	fmt.Fprintf(r.Summary, "connections %d (0-RTT resumed %d), resent after a broken connection %d, overloaded replies %d, retries %d, %.1f s\n",
 		st.Connects, st.Resumed0RTT, st.Resent, as.OverloadedReplies, as.Retries, time.Since(start).Seconds())
+	if ad, ok := a.Adaptive(); ok {
+		fmt.Fprintf(r.Summary, "adaptive: %d switches; frames per point:", ad.Switches)
+		for i, p := range ad.Points {
+			fmt.Fprintf(r.Summary, " %s %d", p.Name, ad.Frames[i])
+		}
+		fmt.Fprintln(r.Summary)
+	}
 	if err := errors.Join(readErr, writeErr); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/splitstream/splitstream/bench/link"
 	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/codec"
+	"github.com/splitstream/splitstream/edge"
 )
 
 // Strategy kinds.
@@ -44,10 +45,9 @@ func Plan(full *bundle.Bundle, feature *bundle.Bundle, split []*bundle.Bundle, j
 		}
 		out = append(out, Strategy{Name: "edge-only", Kind: KindEdge, Bundle: full})
 		img := []struct {
-			name string
-			id   codec.ID
-			qs   []int
-		}{{"png", codec.IDPNG, []int{0}}, {"jpeg", codec.IDJPEG, jpegQ}, {"webp", codec.IDWebP, webpQ}}
+			id codec.ID
+			qs []int
+		}{{codec.IDPNG, []int{0}}, {codec.IDJPEG, jpegQ}, {codec.IDWebP, webpQ}}
 		for _, c := range img {
 			if err := full.CheckCodec(c.id); err != nil {
 				return nil, err
@@ -57,11 +57,7 @@ func Plan(full *bundle.Bundle, feature *bundle.Bundle, split []*bundle.Bundle, j
 				if err != nil {
 					return nil, err
 				}
-				name := c.name
-				if c.id != codec.IDPNG {
-					name = fmt.Sprintf("%s-q%d", c.name, q)
-				}
-				out = append(out, Strategy{Name: name, Kind: KindInput, Bundle: full, Codec: cd})
+				out = append(out, Strategy{Name: edge.ImagePointName(c.id, q), Kind: KindInput, Bundle: full, Codec: cd})
 			}
 		}
 	}
@@ -78,7 +74,7 @@ func Plan(full *bundle.Bundle, feature *bundle.Bundle, split []*bundle.Bundle, j
 		if err := b.CheckCodec(codec.IDLearned); err != nil {
 			return nil, err
 		}
-		out = append(out, Strategy{Name: "learned-" + b.Name, Kind: KindLearned, Bundle: b})
+		out = append(out, Strategy{Name: edge.LearnedPointName(b), Kind: KindLearned, Bundle: b})
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no strategies: give a full bundle, split bundles, or both")

@@ -223,30 +223,21 @@ func Bench(ctx context.Context, o Options) (*Run, error) {
 	return r, nil
 }
 
-// newPolicy is adaptive's policy over the calibrated points, its compute
-// and bytes per point calibrated as the agent does at start: the median
-// measured compute (times the slowdown) and the mean request size. Unless
-// the options set them, the frame interval is the camera's and points
-// within one standard error of the most accurate point's manifest figure
-// count as equally accurate.
+// newPolicy is adaptive's policy over the calibrated points
+// (edge.NewPolicy), its compute and bytes per point calibrated as the agent
+// does at start: the median measured compute (times the slowdown) and the
+// mean request size. Unless the options set it, the frame interval is the
+// camera's.
 func (r *Run) newPolicy() *policy.Policy {
 	c := r.Calibration
-	pts := make([]policy.Point, len(c.Points))
-	for i, p := range c.Points {
-		pts[i] = policy.Point{Name: p.Name, Accuracy: p.Accuracy, Local: p.Local()}
-	}
 	o := r.Options.Policy
 	if o.FrameInterval == 0 {
 		o.FrameInterval = time.Duration(float64(time.Second) / r.Options.FPS)
 	}
-	if o.Tolerance == 0 {
-		o.Tolerance = c.tolerance()
-	}
-	pol := policy.New(pts, o)
+	pol := edge.NewPolicy(c.edgePoints(), o)
 	r.Policy = pol.Options()
-	for i := range pts {
-		edge := time.Duration(float64(c.Compute[i]) * r.Options.Slowdown)
-		pol.Calibrate(i, edge, int(c.meanBytes(i)))
+	for i := range c.Points {
+		pol.Calibrate(i, time.Duration(float64(c.Compute[i])*r.Options.Slowdown), int(c.meanBytes(i)))
 	}
 	return pol
 }
@@ -274,15 +265,11 @@ func Strategies(dirs []string, jpegQ, webpQ string, edgeFull bool) ([]sweep.Stra
 	return out, names, nil
 }
 
-// tolerance is the standard error of the most accurate point's top-1, as
-// its manifest measured it.
-func (c *Calibration) tolerance() float64 {
-	best := 0
+// edgePoints are the calibrated points as the edge names and ranks them.
+func (c *Calibration) edgePoints() []edge.Point {
+	pts := make([]edge.Point, len(c.Points))
 	for i, p := range c.Points {
-		if p.Accuracy > c.Points[best].Accuracy {
-			best = i
-		}
+		pts[i] = edge.Point{Name: p.Name, Bundle: p.Bundle, Codec: p.Codec, Local: p.Local(), Accuracy: p.Accuracy}
 	}
-	p := c.Points[best]
-	return policy.AccuracyError(p.Accuracy, p.Bundle.Metrics.Images)
+	return pts
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/splitstream/splitstream/bench/sweep"
 	"github.com/splitstream/splitstream/bundle"
 	"github.com/splitstream/splitstream/cloud"
-	"github.com/splitstream/splitstream/codec"
 	"github.com/splitstream/splitstream/edge"
 	"github.com/splitstream/splitstream/models"
 	"github.com/splitstream/splitstream/pipeline"
@@ -23,10 +22,11 @@ import (
 // accuracy the policy ranks it by.
 type Point struct {
 	sweep.Strategy
-	// Accuracy is the top-1 the policy ranks the point by: the bundle
-	// manifest's for the learned codec, for edge-only and for PNG (lossless:
-	// the full bundle's); for a lossy image codec, which no manifest
-	// records, the top-1 measured in the calibration.
+	// Accuracy is the top-1 the policy ranks the point by
+	// (edge.RankAccuracy): the bundle manifest's for the learned codec, for
+	// edge-only and for PNG (lossless: the full bundle's); for a lossy image
+	// codec, which no manifest records, the top-1 measured in the
+	// calibration.
 	Accuracy float64
 }
 
@@ -147,25 +147,22 @@ func Calibrate(ctx context.Context, strategies []sweep.Strategy, o CalibrateOpti
 		if err != nil {
 			return nil, fmt.Errorf("calibrate %s: %w", s.Name, err)
 		}
-		p := Point{Strategy: s, Accuracy: s.Bundle.Metrics.Top1}
 		correct := 0
-		var edge []float64
+		var edges []float64
 		for i, w := range work {
 			if w.OK && w.Top1 == c.Labels[i] {
 				correct++
 			}
-			edge = append(edge, ms(w.Edge))
+			edges = append(edges, ms(w.Edge))
 		}
 		top1 := share(correct, len(work))
-		if s.Kind == sweep.KindInput && s.Codec != nil && s.Codec.ID() != codec.IDPNG {
-			p.Accuracy = top1
-		}
+		p := Point{Strategy: s, Accuracy: edge.RankAccuracy(s.Bundle, s.Codec, top1)}
 		c.Points = append(c.Points, p)
 		c.Work = append(c.Work, work)
 		c.Compute = append(c.Compute, c.medianEdge(len(c.Work)-1))
-		slices.Sort(edge)
+		slices.Sort(edges)
 		o.Progress("calibrated %-24s top-1 %.3f (ranked as %.3f), edge p50 %.2f ms, %.0f B/frame",
-			s.Name, top1, p.Accuracy, edge[len(edge)/2], c.meanBytes(len(c.Points)-1))
+			s.Name, top1, p.Accuracy, edges[len(edges)/2], c.meanBytes(len(c.Points)-1))
 	}
 	c.Took = time.Since(start)
 	return c, nil

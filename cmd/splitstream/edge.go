@@ -34,6 +34,7 @@ func runEdge(ctx context.Context, args []string) error {
 	fs.Var(&inputs, "input", "image file, folder of images, or - for a stream of images on stdin (repeatable)")
 	out := fs.String("out", "-", "JSON lines output file (- for stdout)")
 	metricsAddr := fs.String("metrics", "", "TCP address for the edge's /metrics (empty: off)")
+	verbose := fs.Bool("v", false, "log at debug level (each switch of the adaptive policy's operating point)")
 	s, dir, eng, clientTLS := edgeSetupFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -44,14 +45,19 @@ func runEdge(ctx context.Context, args []string) error {
 	}
 	s.Server = cmp.Or(s.Server, "localhost:4433")
 	var err error
-	if s.Bundle, err = loadBundle(*dir); err != nil {
+	if s.Policy.Adaptive {
+		err = s.Policy.LoadBundles(*dir)
+	} else {
+		s.Bundle, err = loadBundle(*dir)
+	}
+	if err != nil {
 		return err
 	}
 	if s.Client.TLS, err = clientTLS(); err != nil {
 		return err
 	}
 	s.Encoder.Engine, s.Encoder.EngineOptions = eng.Kind, eng.Options
-	s.Client.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	s.Client.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: map[bool]slog.Level{false: slog.LevelInfo, true: slog.LevelDebug}[*verbose]}))
 	r := edge.Report{Records: os.Stdout, Summary: os.Stderr, Progress: os.Stderr}
 	if *metricsAddr != "" {
 		if r.Metrics, err = edge.ServeMetrics(ctx, *metricsAddr); err != nil {
@@ -105,6 +111,7 @@ func edgeSetupFlags(fs *flag.FlagSet) (*edge.Setup, *string, *pipeline.Engine, f
 		}
 		return nil
 	})
+	s.Policy.Flags(fs)
 	return s, bundleFlag(fs), engineFlags(fs, models.Native), clientTLSFlags(fs)
 }
 
