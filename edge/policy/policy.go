@@ -10,6 +10,7 @@ package policy
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -37,8 +38,8 @@ type Options struct {
 	// one scores worse, is immediate.
 	Hold int
 	// Alpha is the weight of a new sample in the running estimates of
-	// compute, bytes and cloud time (exponentially weighted moving
-	// averages; default 0.2).
+	// bytes and cloud time (exponentially weighted moving averages; default
+	// 0.2). The device's compute is the median of its last 9 samples.
 	Alpha float64
 	// DownAfter is how many consecutive failed requests mark the link as
 	// down (default 2); one success marks it up again.
@@ -116,9 +117,29 @@ func (e *ewma) add(x, alpha float64) {
 	e.n++
 }
 
+// median is the median of the last medianWindow samples: one late sample
+// (the device preempted) does not move it.
+type median struct {
+	s    [medianWindow]float64
+	n    int
+	next int
+	v    float64
+}
+
+const medianWindow = 9
+
+func (m *median) add(x float64) {
+	m.s[m.next] = x
+	m.next = (m.next + 1) % medianWindow
+	m.n = min(m.n+1, medianWindow)
+	xs := append([]float64(nil), m.s[:m.n]...)
+	slices.Sort(xs)
+	m.v = xs[(m.n-1)/2]
+}
+
 // estimate is what the policy knows of one point.
 type estimate struct {
-	edge  ewma // ms of device compute per frame
+	edge  median // ms of device compute per frame
 	bytes ewma // bytes sent per frame
 	cloud ewma // ms the cloud took per frame
 	own   ring // its recent network times
@@ -169,7 +190,7 @@ func (p *Policy) Current() int { return p.current }
 // Calibrate records a measured compute time and size for a point, as the
 // edge measures at start (and as Observe does for every frame).
 func (p *Policy) Calibrate(i int, edge time.Duration, bytes int) {
-	p.est[i].edge.add(ms(edge), p.o.Alpha)
+	p.est[i].edge.add(ms(edge))
 	if !p.points[i].Local {
 		p.est[i].bytes.add(float64(bytes), p.o.Alpha)
 	}
@@ -190,7 +211,7 @@ type Sample struct {
 func (p *Policy) Observe(s Sample) {
 	a := p.o.Alpha
 	e := &p.est[s.Point]
-	e.edge.add(ms(s.Edge), a)
+	e.edge.add(ms(s.Edge))
 	if p.points[s.Point].Local {
 		return // an answer from the device says nothing of the link
 	}
@@ -277,15 +298,14 @@ func (p *Policy) Score(i int) float64 {
 }
 
 // Choose picks the point for the next frame: the one with the best score
-// (accuracy x chance of meeting the SLO; among the points within
-// Tolerance of the best score, the fastest), staying on the current point
-// while it is within Tolerance of the best, and moving to a more accurate
-// point only after it was the choice Hold decisions in a row; when no
-// point has a chance, the fastest; when the link is down, the local point
-// if there is one. While it stays on the local point (link down, or
-// nothing fits), every ProbeEvery-th decision sends with the offload
-// point that sends the fewest bytes instead, so that the link's estimates
-// can recover.
+// (accuracy x chance of meeting the SLO; on a tie, the fastest), staying
+// on the current point while its score is within Tolerance of the best,
+// and moving to a more accurate point only after it was the best Hold
+// decisions in a row; when no point has a chance, the fastest; when the
+// link is down, the local point if there is one. While it stays on the
+// local point (link down, or nothing fits), every ProbeEvery-th decision
+// sends with the offload point that sends the fewest bytes instead, so
+// that the link's estimates can recover.
 func (p *Policy) Choose() int {
 	p.decisions++
 	best, top, scores := p.best()
@@ -313,18 +333,14 @@ func (p *Policy) Choose() int {
 	return p.current
 }
 
-// best returns the fastest of the points whose score is within Tolerance
-// of the highest, the highest score and every point's score.
+// best returns the point with the highest score (on a tie, the one with
+// the smallest prediction), that score and every point's score.
 func (p *Policy) best() (best int, top float64, scores []float64) {
 	scores = make([]float64, len(p.points))
 	for i := range p.points {
 		scores[i] = p.Score(i)
-		top = max(top, scores[i])
-	}
-	best = -1
-	for i := range p.points {
-		if top-scores[i] <= p.o.Tolerance && (best < 0 || p.Predict(i) < p.Predict(best)) {
-			best = i
+		if i == 0 || scores[i] > top || scores[i] == top && p.Predict(i) < p.Predict(best) {
+			best, top = i, scores[i]
 		}
 	}
 	return best, top, scores
