@@ -62,10 +62,10 @@ func RankAccuracy(b *bundle.Bundle, c codec.Codec, measured float64) float64 {
 	return b.Metrics.Top1
 }
 
-// Tolerance is the accuracy difference below which the policy counts two
-// of points as equally accurate: one standard error of the most accurate
+// Tolerance is the policy's Tolerance for points: the difference in score
+// below which it does not switch, one standard error of the most accurate
 // point's top-1 over the test images its bundle's manifest measured it on
-// (0 for no points).
+// (0 for no points): smaller differences are noise of that measurement.
 func Tolerance(points []Point) float64 {
 	if len(points) == 0 {
 		return 0
