@@ -8,16 +8,16 @@ import (
 // The network-time history. Each answered request gives one sample of the
 // network's share of its latency (the total less the device's compute and
 // the cloud's own time); each failed request a sample of +Inf. The pool
-// keeps the last poolWindow samples of all points. A point is judged by
-// its own samples of the pool's span once it has minOwn of them; a point
-// without enough of them (one not used lately) is judged by the pool's
-// samples, each carried over to its size (extrapolate) with the link's
-// throughput, which the pool's spread of sizes gives and which is
-// forgotten Expire decisions after it was last seen.
+// keeps the last poolWindow samples of all points, and every point is
+// judged by all of them, each carried over to its size (extrapolate) with
+// the link's throughput, which the pool's spread of sizes gives and which
+// is forgotten Expire decisions after it was last seen. Judging every
+// point by the same samples makes their scores differ by what differs
+// between them (compute, cloud time, size), not by the luck of the few
+// frames each was sent with.
 const (
-	ownWindow  = 16 // samples kept per point
-	poolWindow = 32 // samples kept over all points
-	minOwn     = 4  // own samples that judge a point by themselves
+	poolWindow = 32 // samples kept
+
 	// minSpread is the standard deviation of request sizes in the pool,
 	// in bytes, above which the pool's slope of network time over bytes
 	// is taken as the link's throughput.
@@ -26,8 +26,6 @@ const (
 
 // netSample is one request's network time.
 type netSample struct {
-	at    int     // the decision count when it was observed
-	point int     // the point it was sent with
 	bytes float64 // its size
 	net   float64 // ms; +Inf for a failure
 }
@@ -47,53 +45,30 @@ func (r *ring) add(x netSample, n int) {
 	r.next = (r.next + 1) % n
 }
 
-// since appends to dst the samples observed at decision from or later.
-func (r *ring) since(dst []netSample, from int) []netSample {
-	for _, x := range r.s {
-		if x.at >= from {
-			dst = append(dst, x)
-		}
-	}
-	return dst
-}
-
 // record adds a network-time sample of point i.
 func (p *Policy) record(i int, bytes, net float64) {
-	x := netSample{at: p.decisions, point: i, bytes: bytes, net: net}
-	p.est[i].own.add(x, ownWindow)
-	p.pool.add(x, poolWindow)
+	p.pool.add(netSample{bytes: bytes, net: net}, poolWindow)
 	p.fitRate()
 }
 
-// since is the decision count of the pool's oldest sample: own samples
-// older than it are outdated by the pool's.
-func (p *Policy) since() int {
-	oldest := p.decisions
-	for _, x := range p.pool.s {
-		oldest = min(oldest, x.at)
-	}
-	return oldest
-}
-
 // fitRate estimates the link's throughput as the inverse of the slope of
-// network time over request size among the pool's answered samples (least
-// squares), when their sizes differ enough to show one. A slope of zero
+// network time over request size among the pool's answered samples
+// (least squares), when their sizes differ enough to show one. A slope of zero
 // or less (larger requests were not slower) leaves the rate unknown:
 // sizes then carry over at no cost.
 func (p *Policy) fitRate() {
-	xs := p.pool.s
 	var n, sb, sn float64
-	for _, x := range xs {
+	for _, x := range p.pool.s {
 		if !math.IsInf(x.net, 1) {
 			n, sb, sn = n+1, sb+x.bytes, sn+x.net
 		}
 	}
-	if n < 2 {
+	if n == 0 {
 		return
 	}
 	mb, mn := sb/n, sn/n
 	var cov, vb float64
-	for _, x := range xs {
+	for _, x := range p.pool.s {
 		if !math.IsInf(x.net, 1) {
 			cov += (x.bytes - mb) * (x.net - mn)
 			vb += (x.bytes - mb) * (x.bytes - mb)
@@ -111,15 +86,9 @@ func (p *Policy) fitRate() {
 }
 
 // netSamples appends to dst the network times point i is expected to see:
-// its own samples of the pool's span when it has minOwn of them, else the
-// pool's, carried over to its size.
+// the pool's, carried over to its size.
 func (p *Policy) netSamples(dst []float64, i int) []float64 {
-	own := p.est[i].own.since(p.scratch[:0], p.since())
-	if len(own) < minOwn {
-		own = append(own[:0], p.pool.s...)
-	}
-	p.scratch = own
-	for _, x := range own {
+	for _, x := range p.pool.s {
 		dst = append(dst, p.extrapolate(x, p.est[i].bytes.v))
 	}
 	return dst
@@ -128,8 +97,8 @@ func (p *Policy) netSamples(dst []float64, i int) []float64 {
 // extrapolate carries a network time measured at x.bytes over to a request
 // of bytes. With a known throughput the difference in size costs its
 // transfer time, down to no less than the round trip. Without one, a
-// larger request is taken to cost nothing more (an optimism that its own
-// samples soon correct) and a smaller one to save the share of the time
+// larger request is taken to cost nothing more (an optimism that its
+// samples soon correct, by showing the throughput) and a smaller one to save the share of the time
 // above the round trip that its size is smaller by, as if the excess were
 // all transfer.
 func (p *Policy) extrapolate(x netSample, bytes float64) float64 {

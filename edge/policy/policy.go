@@ -140,9 +140,8 @@ func (m *median) add(x float64) {
 // estimate is what the policy knows of one point.
 type estimate struct {
 	edge  median // ms of device compute per frame
-	bytes ewma // bytes sent per frame
-	cloud ewma // ms the cloud took per frame
-	own   ring // its recent network times
+	bytes ewma   // bytes sent per frame
+	cloud ewma   // ms the cloud took per frame
 }
 
 // Policy holds the estimates and the current choice. It is not safe for
@@ -162,7 +161,6 @@ type Policy struct {
 	fails     int
 	down      int // decisions since the link went down
 	stuck     int // decisions on a local point because nothing fitted
-	scratch   []netSample
 	nets      []float64
 }
 
