@@ -296,8 +296,8 @@ func (p *Policy) Score(i int) float64 {
 }
 
 // Choose picks the point for the next frame: the one with the best score
-// (accuracy x chance of meeting the SLO; on a tie, the fastest), staying
-// on the current point while its score is within Tolerance of the best,
+// (accuracy x chance of meeting the SLO), staying on the current point
+// while it has a chance and its score is within Tolerance of the best,
 // and moving to a more accurate point only after it was the best Hold
 // decisions in a row; when no point has a chance, the fastest; when the
 // link is down, the local point if there is one. While it stays on the
@@ -306,11 +306,11 @@ func (p *Policy) Score(i int) float64 {
 // that the link's estimates can recover.
 func (p *Policy) Choose() int {
 	p.decisions++
-	best, top, scores := p.best()
+	best, scores, chances := p.best()
 	switch {
 	case p.LinkDown() && p.probe():
 		p.current, p.better = p.cheapestOffload(), 0
-	case top == 0:
+	case chances[best] == 0:
 		p.current, p.better = p.fastest(), 0
 		// On the local point no answer from the link comes back, so its
 		// estimates would never recover: probe it now and then.
@@ -319,7 +319,7 @@ func (p *Policy) Choose() int {
 				p.current = p.cheapestOffload()
 			}
 		}
-	case best == p.current || top-scores[p.current] <= p.o.Tolerance:
+	case best == p.current || chances[p.current] > 0 && scores[best]-scores[p.current] <= p.o.Tolerance:
 		p.better = 0
 	case p.points[best].Accuracy <= p.points[p.current].Accuracy:
 		p.current, p.better = best, 0 // moving down is immediate
@@ -331,17 +331,21 @@ func (p *Policy) Choose() int {
 	return p.current
 }
 
-// best returns the point with the highest score (on a tie, the one with
-// the smallest prediction), that score and every point's score.
-func (p *Policy) best() (best int, top float64, scores []float64) {
-	scores = make([]float64, len(p.points))
-	for i := range p.points {
-		scores[i] = p.Score(i)
-		if i == 0 || scores[i] > top || scores[i] == top && p.Predict(i) < p.Predict(best) {
-			best, top = i, scores[i]
+// best returns the point with the highest score (on a tie, the higher
+// chance of meeting the SLO, then the first given: points of unknown
+// accuracy, 0, still rank by their chance), and every point's score and
+// chance.
+func (p *Policy) best() (best int, scores, chances []float64) {
+	scores, chances = make([]float64, len(p.points)), make([]float64, len(p.points))
+	limit := ms(p.o.SLO) * (1 - p.o.Margin)
+	for i, pt := range p.points {
+		chances[i] = p.fitShare(i, limit)
+		scores[i] = pt.Accuracy * chances[i]
+		if scores[i] > scores[best] || scores[i] == scores[best] && chances[i] > chances[best] {
+			best = i
 		}
 	}
-	return best, top, scores
+	return best, scores, chances
 }
 
 // fastest returns the point with the smallest prediction; while the link
