@@ -358,7 +358,7 @@ func (a *Agent) calibrate(ctx context.Context) error {
 	for i, p := range op.points {
 		op.log.Info("adaptive: calibrated", "point", p.Name, "accuracy", p.Accuracy, "predicted_ms", op.pol.Predict(i), "images", len(files))
 	}
-	op.log.Info("adaptive: starting", "point", op.points[op.pol.Current()].Name, "slo", op.pol.Options().SLO, "tolerance", op.pol.Options().Tolerance)
+	op.log.Info("adaptive: starting", "point", op.points[op.pol.Current()].Name, "slo", op.pol.Options().SLO)
 	op.showCurrent()
 	return nil
 }

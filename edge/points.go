@@ -62,33 +62,11 @@ func RankAccuracy(b *bundle.Bundle, c codec.Codec, measured float64) float64 {
 	return b.Metrics.Top1
 }
 
-// Tolerance is the policy's Tolerance for points: the difference in score
-// below which it does not switch, one standard error of the most accurate
-// point's top-1 over the test images its bundle's manifest measured it on
-// (0 for no points): smaller differences are noise of that measurement.
-func Tolerance(points []Point) float64 {
-	if len(points) == 0 {
-		return 0
-	}
-	best := 0
-	for i, p := range points {
-		if p.Accuracy > points[best].Accuracy {
-			best = i
-		}
-	}
-	p := points[best]
-	return policy.AccuracyError(p.Accuracy, p.Bundle.Metrics.Images)
-}
-
-// NewPolicy returns the policy over points. Unless o sets it, the
-// tolerance is Tolerance(points).
+// NewPolicy returns the policy over points.
 func NewPolicy(points []Point, o policy.Options) *policy.Policy {
 	pts := make([]policy.Point, len(points))
 	for i, p := range points {
 		pts[i] = policy.Point{Name: p.Name, Accuracy: p.Accuracy, Local: p.Local}
-	}
-	if o.Tolerance == 0 {
-		o.Tolerance = Tolerance(points)
 	}
 	return policy.New(pts, o)
 }
