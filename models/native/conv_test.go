@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/splitstream/splitstream/models/internal/onnx"
+	"github.com/splitstream/splitstream/models/native/internal/gemm"
 )
 
 // convCase is one convolution geometry.
@@ -163,6 +164,10 @@ func TestConvAgainstNaive(t *testing.T) {
 		{c: 32, h: 24, w: 24, m: 64, kh: 1, kw: 1, sh: 2, sw: 2, dh: 1, dw: 1, group: 1, bias: true},
 		{c: 5, h: 7, w: 6, m: 4, kh: 1, kw: 1, sh: 1, sw: 2, dh: 1, dw: 1, pt: 1, pl: 0, pb: 2, pr: 1, group: 1, relu: true},
 		{c: 31, h: 8, w: 8, m: 256, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, relu: true},
+		// Output channels as columns (chanCols): strided into 6x6, and
+		// channels that are not whole tiles with positions that are not.
+		{c: 64, h: 12, w: 12, m: 128, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true},
+		{c: 20, h: 5, w: 5, m: 72, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1},
 		{c: 48, h: 24, w: 24, m: 10, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, group: 1, bias: true, relu: true},
 		{c: 8, h: 6, w: 5, m: 6, kh: 4, kw: 4, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, transpose: true},
 		{c: 4, h: 5, w: 7, m: 6, kh: 3, kw: 2, sh: 3, sw: 2, dh: 2, dw: 1, pt: 0, pl: 1, pb: 2, pr: 0, group: 2, transpose: true, oph: 1, opw: 1},
@@ -236,6 +241,34 @@ func TestConvFoldedShifted(t *testing.T) {
 	for i, v := range out[0].Data {
 		if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
 			t.Fatalf("element %d: %v, want %v", i, v, want[i])
+		}
+	}
+}
+
+// TestChanColsRule checks which layout the cost rule picks for the
+// shipped graphs' 3x3 convolutions where the kernel reads gathered rows
+// in place: channels as columns on the small maps, the wide layout on
+// the 24 x 24 ones.
+func TestChanColsRule(t *testing.T) {
+	if !gemm.GatherInPlace() {
+		t.Skip("this CPU's kernel does not read gathered rows in place: the wide layout always")
+	}
+	for _, tt := range []struct {
+		c, h, m, stride int
+		want            bool
+	}{
+		{128, 6, 128, 1, true},
+		{64, 12, 128, 2, true},
+		{64, 12, 64, 1, true},
+		{48, 24, 48, 1, false},
+		{128, 24, 32, 1, false},
+		{32, 24, 128, 1, false},
+	} {
+		g := convGeom{n: 1, c: tt.c, h: tt.h, w: tt.h, m: tt.m, kh: 3, kw: 3, grp: 1, sh: tt.stride, sw: tt.stride,
+			dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1}
+		g.oh, g.ow = (tt.h-1)/tt.stride+1, (tt.h-1)/tt.stride+1
+		if got := newShifted(g, make([]float32, tt.m*tt.c*9), 1).wt != nil; got != tt.want {
+			t.Errorf("%d->%d on %dx%d stride %d: channels as columns %v, want %v", tt.c, tt.m, tt.h, tt.h, tt.stride, got, tt.want)
 		}
 	}
 }
