@@ -110,11 +110,27 @@ func SgemmGatherA(a []float32, aoff, koff []int, pb *PackedB, j0, j1 int, c []fl
 		ws.a = grow(ws.a, mr*k)
 	}
 	var rows [16]int // a partial tile's offsets (mr <= 16), its last row repeated
+	full := m / mr * mr
 	for jr := j0; jr < j1; jr += nr {
 		nw := min(nr, j1-jr)
 		panel := pb.data[jr*k : (jr+nr)*k]
+		if nw == nr {
+			// Whole tiles, a rank-kc block of the panel at a time so
+			// that it stays in cache for every row tile.
+			for pc := 0; pc < k; pc += kcb {
+				kc := min(kcb, k-pc)
+				for ir := 0; ir < full; ir += mr {
+					gatherTile(kern, kc, a, aoff[ir:ir+mr], koff[pc:pc+kc], panel[pc*nr:], c[ir*ldc+jr-j0:], ldc, pc > 0, ws.a)
+				}
+			}
+		}
 		for ir := 0; ir < m; ir += mr {
 			mh := min(mr, m-ir)
+			if mh == mr && nw == nr {
+				continue
+			}
+			// A partial tile: the whole depth at once into the scratch
+			// tile, then its valid part into C.
 			ro := aoff[ir : ir+mh]
 			if mh < mr {
 				n := copy(rows[:mr], ro)
@@ -123,19 +139,10 @@ func SgemmGatherA(a []float32, aoff, koff []int, pb *PackedB, j0, j1 int, c []fl
 				}
 				ro = rows[:mr]
 			}
-			if mh < mr || nw < nr {
-				// A partial tile: the whole depth at once into the
-				// scratch tile, then its valid part into C.
-				t := ws.tile[:mr*nr]
-				gatherTile(kern, k, a, ro, koff, panel, t, nr, false, ws.a)
-				for i := range mh {
-					copy(c[(ir+i)*ldc+jr-j0:(ir+i)*ldc+jr-j0+nw], t[i*nr:i*nr+nw])
-				}
-				continue
-			}
-			for pc := 0; pc < k; pc += kcb {
-				kc := min(kcb, k-pc)
-				gatherTile(kern, kc, a, ro, koff[pc:pc+kc], panel[pc*nr:], c[ir*ldc+jr-j0:], ldc, pc > 0, ws.a)
+			t := ws.tile[:mr*nr]
+			gatherTile(kern, k, a, ro, koff, panel, t, nr, false, ws.a)
+			for i := range mh {
+				copy(c[(ir+i)*ldc+jr-j0:(ir+i)*ldc+jr-j0+nw], t[i*nr:i*nr+nw])
 			}
 		}
 	}
