@@ -30,8 +30,9 @@ type shifted struct {
 	size              int             // scratch: planes + per-worker output tiles
 	// With output channels as the product's columns (chanCols): W^T
 	// packed, and output position i's offset in an image's planes.
-	wt  *gemm.PackedB
-	pos []int
+	wt   *gemm.PackedB
+	pos  []int
+	offs gemm.Offsets // off with its bounds
 }
 
 // useShifted reports whether convShifted suits g: one group, and not a
@@ -78,6 +79,7 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 		ohw := g.oh * g.ow
 		s.split = splitWork(ohw, g.m, g.c*kk, threads, g.m)
 		s.wt = gemm.PackBT(g.c*kk, g.m, w, g.c*kk)
+		s.offs = gemm.NewOffsets(s.off)
 		s.pos = make([]int, ohw)
 		for i := range s.pos {
 			s.pos[i] = i/g.ow*s.pw + i%g.ow
@@ -226,7 +228,7 @@ func (s *shifted) chanKernel(x operand, bias []float32, yid int, f *fusable, thr
 			n := item / sp.items()
 			r0, r1, j0, j1 := sp.item(item % sp.items())
 			ct := tiles[worker*per : worker*per+(r1-r0)*(j1-j0)]
-			gemm.SgemmGatherA(planes[n*g.c*s.chanStride:], s.pos[r0:r1], s.off, s.wt, j0, j1, ct, j1-j0)
+			gemm.SgemmGatherA(planes[n*g.c*s.chanStride:], s.pos[r0:r1], s.offs, s.wt, j0, j1, ct, j1-j0)
 			var b []float32
 			if bias != nil {
 				b = bias[j0:j1]

@@ -71,9 +71,26 @@ func GatherSlots(m, n int) int {
 	return roundUp(m, activeKernel.mr) * roundUp(n, activeKernel.nr)
 }
 
+// Offsets is a list of offsets with its smallest and largest value, for
+// SgemmGatherA's depth offsets, which a convolution reuses at every run:
+// their bounds are found once here rather than at every call.
+type Offsets struct {
+	off    []int
+	lo, hi int
+}
+
+// NewOffsets returns off (kept, not copied) with its bounds.
+func NewOffsets(off []int) Offsets {
+	o := Offsets{off: off}
+	if len(off) > 0 {
+		o.lo, o.hi = span(off)
+	}
+	return o
+}
+
 // SgemmGatherA computes C = A*B for the columns [j0, j1) of pb, where A
-// (m x k, m = len(aoff), k = len(koff)) is gathered from a by offsets:
-// A[i, p] = a[aoff[i] + koff[p]]. C is m x (j1-j0) with row stride ldc,
+// (m x k, m = len(aoff), k = len(koff.off)) is gathered from a by
+// offsets: A[i, p] = a[aoff[i] + koff.off[p]]. C is m x (j1-j0) with row stride ldc,
 // column j-j0 holding product column j; j0 must be a multiple of the
 // kernel's nr (see TileShape). A convolution whose output positions are
 // the rows (aoff: each position's place in the zero-bordered input
@@ -83,8 +100,8 @@ func GatherSlots(m, n int) int {
 // many channels.
 //
 // It panics on invalid dimensions, offsets outside a or a short slice.
-func SgemmGatherA(a []float32, aoff, koff []int, pb *PackedB, j0, j1 int, c []float32, ldc int) {
-	kern := pb.kern
+func SgemmGatherA(a []float32, aoff []int, ko Offsets, pb *PackedB, j0, j1 int, c []float32, ldc int) {
+	kern, koff := pb.kern, ko.off
 	m, k, nr, mr := len(aoff), pb.k, kern.nr, kern.mr
 	if len(koff) != k {
 		panic(fmt.Sprintf("gemm.SgemmGatherA: %d column offsets for depth %d", len(koff), k))
@@ -92,7 +109,7 @@ func SgemmGatherA(a []float32, aoff, koff []int, pb *PackedB, j0, j1 int, c []fl
 	if j0 < 0 || j0 > j1 || j1 > pb.n || j0%nr != 0 {
 		panic(fmt.Sprintf("gemm.SgemmGatherA: columns [%d, %d) of %d (tile width %d)", j0, j1, pb.n, nr))
 	}
-	checkOffsets(a, aoff, koff)
+	checkOffsets(a, aoff, ko)
 	checkMatrix("SgemmGatherA", "c", c, m, j1-j0, ldc)
 	if m == 0 || j0 == j1 {
 		return
@@ -168,15 +185,14 @@ func gatherTile(kern *kernel, kc int, a []float32, ro, koff []int, bp, c []float
 	kern.micro(kc, 1, ap, bp, kern.nr, c, ldc, acc)
 }
 
-// checkOffsets panics unless every a[aoff[i]+koff[p]] lies in a.
-func checkOffsets(a []float32, aoff, koff []int) {
-	if len(aoff) == 0 || len(koff) == 0 {
+// checkOffsets panics unless every a[aoff[i]+ko.off[p]] lies in a.
+func checkOffsets(a []float32, aoff []int, ko Offsets) {
+	if len(aoff) == 0 || len(ko.off) == 0 {
 		return
 	}
 	amin, amax := span(aoff)
-	kmin, kmax := span(koff)
-	if amin+kmin < 0 || amax+kmax >= len(a) {
-		panic(fmt.Sprintf("gemm.SgemmGatherA: offsets reach [%d, %d], outside len(a)=%d", amin+kmin, amax+kmax, len(a)))
+	if amin+ko.lo < 0 || amax+ko.hi >= len(a) {
+		panic(fmt.Sprintf("gemm.SgemmGatherA: offsets reach [%d, %d], outside len(a)=%d", amin+ko.lo, amax+ko.hi, len(a)))
 	}
 }
 

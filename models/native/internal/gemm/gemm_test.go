@@ -420,7 +420,7 @@ func TestSgemmGatherA(t *testing.T) {
 						want := append([]float32(nil), c...)
 						naive(s.m, n, s.k, a, max(s.k, 1), bt[j0*s.k:], max(s.k, 1), true, want, ldc, false)
 						pb := PackBT(s.k, s.n, bt, max(s.k, 1))
-						SgemmGatherA(src, aoff, koff, pb, j0, s.n, c, ldc)
+						SgemmGatherA(src, aoff, NewOffsets(koff), pb, j0, s.n, c, ldc)
 						checkClose(t, s.m, n, s.k, c, want, ldc)
 					})
 				}
@@ -450,7 +450,7 @@ func TestSgemmGatherAPanics(t *testing.T) {
 					t.Error("no panic")
 				}
 			}()
-			SgemmGatherA(make([]float32, 10), tt.aoff, tt.koff, pb, tt.j0, tt.j1, c, nr+1)
+			SgemmGatherA(make([]float32, 10), tt.aoff, NewOffsets(tt.koff), pb, tt.j0, tt.j1, c, nr+1)
 		})
 	}
 }
