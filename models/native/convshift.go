@@ -42,7 +42,17 @@ func useShifted(g convGeom) bool {
 	return g.grp == 1 && !pointwise
 }
 
+// newShifted prepares the shifted convolution of g with weights w for
+// threads workers, in the layout the cost rule (chanCols) picks.
 func newShifted(g convGeom, w []float32, threads int) *shifted {
+	s := shiftedGeom(g)
+	s.layout(w, threads, chanCols(g, s.n))
+	return s
+}
+
+// shiftedGeom returns the shifted convolution of g without a layout: its
+// planes and the offsets of their views.
+func shiftedGeom(g convGeom) *shifted {
 	s := &shifted{g: g}
 	qy := func(ky int) int { return floorDiv(ky*g.dh-g.pt, g.sh) }
 	qx := func(kx int) int { return floorDiv(kx*g.dw-g.pl, g.sw) }
@@ -73,7 +83,15 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 	// The slack after the last plane lets the GEMM read whole panels of
 	// the last rows in place (gemm's microRows) rather than pack them.
 	s.planesSize = g.n*g.c*s.chanStride + 64
-	if chanCols(g, s.n) {
+	return s
+}
+
+// layout packs w for threads workers with output channels as the
+// product's columns (chanCols) or as its rows (the wide layout).
+func (s *shifted) layout(w []float32, threads int, chanCols bool) {
+	g := s.g
+	kk := g.kh * g.kw
+	if chanCols {
 		// Output positions as rows, channels as columns: W (M x C*kh*kw)
 		// is B^T. Items cut the channels first, then the positions.
 		ohw := g.oh * g.ow
@@ -93,7 +111,6 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 		s.packed = s.split.packBands(w, g.c*kk, g.c*kk)
 	}
 	s.size = s.planesSize + threads*s.split.band*s.split.tile
-	return s
 }
 
 // chanCols reports whether the shifted convolution of g, whose wide
