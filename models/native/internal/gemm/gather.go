@@ -122,47 +122,73 @@ func SgemmGatherA(a []float32, aoff []int, ko Offsets, pb *PackedB, j0, j1 int, 
 	}
 	ws := workspaces.Get().(*workspace)
 	defer workspaces.Put(ws)
-	kcb := kcSplit(k)
+	kcb := gatherKc(k)
 	if kern.microGatherA == nil {
 		ws.a = grow(ws.a, mr*k)
 	}
-	var rows [16]int // a partial tile's offsets (mr <= 16), its last row repeated
+	// A partial row tile (its offsets padded with its last row's) is
+	// computed in the scratch tile and copied out.
+	var rows [16]int
 	full := m / mr * mr
+	part := rows[:0]
+	if full < m {
+		part = rows[:mr]
+		n := copy(part, aoff[full:])
+		for i := n; i < mr; i++ {
+			part[i] = aoff[m-1]
+		}
+	}
+	t := ws.tile[:mr*nr]
 	for jr := j0; jr < j1; jr += nr {
 		nw := min(nr, j1-jr)
 		panel := pb.data[jr*k : (jr+nr)*k]
-		if nw == nr {
-			// Whole tiles, a rank-kc block of the panel at a time so
-			// that it stays in cache for every row tile.
-			for pc := 0; pc < k; pc += kcb {
-				kc := min(kcb, k-pc)
-				for ir := 0; ir < full; ir += mr {
-					gatherTile(kern, kc, a, aoff[ir:ir+mr], koff[pc:pc+kc], panel[pc*nr:], c[ir*ldc+jr-j0:], ldc, pc > 0, ws.a)
+		if nw < nr {
+			// A partial panel: every tile through the scratch tile,
+			// each of the whole depth.
+			for ir := 0; ir < m; ir += mr {
+				ro := part
+				if ir < full {
+					ro = aoff[ir : ir+mr]
 				}
+				gatherTile(kern, k, a, ro, koff, panel, t, nr, false, ws.a)
+				copyTile(c[ir*ldc+jr-j0:], ldc, t, nr, min(mr, m-ir), nw)
+			}
+			continue
+		}
+		// Whole panels a rank-kc block at a time, so that the block
+		// stays in L1 for every row tile.
+		for pc := 0; pc < k; pc += kcb {
+			kc := min(kcb, k-pc)
+			for ir := 0; ir < full; ir += mr {
+				gatherTile(kern, kc, a, aoff[ir:ir+mr], koff[pc:pc+kc], panel[pc*nr:], c[ir*ldc+jr-j0:], ldc, pc > 0, ws.a)
+			}
+			if len(part) > 0 {
+				gatherTile(kern, kc, a, part, koff[pc:pc+kc], panel[pc*nr:], t, nr, pc > 0, ws.a)
 			}
 		}
-		for ir := 0; ir < m; ir += mr {
-			mh := min(mr, m-ir)
-			if mh == mr && nw == nr {
-				continue
-			}
-			// A partial tile: the whole depth at once into the scratch
-			// tile, then its valid part into C.
-			ro := aoff[ir : ir+mh]
-			if mh < mr {
-				n := copy(rows[:mr], ro)
-				for i := n; i < mr; i++ {
-					rows[i] = ro[n-1]
-				}
-				ro = rows[:mr]
-			}
-			t := ws.tile[:mr*nr]
-			gatherTile(kern, k, a, ro, koff, panel, t, nr, false, ws.a)
-			for i := range mh {
-				copy(c[(ir+i)*ldc+jr-j0:(ir+i)*ldc+jr-j0+nw], t[i*nr:i*nr+nw])
-			}
+		if len(part) > 0 {
+			copyTile(c[full*ldc+jr-j0:], ldc, t, nr, m-full, nw)
 		}
 	}
+}
+
+// copyTile copies rows x cols of the tile t (row stride lt) into c.
+func copyTile(c []float32, ldc int, t []float32, lt, rows, cols int) {
+	for i := range rows {
+		copy(c[i*ldc:i*ldc+cols], t[i*lt:i*lt+cols])
+	}
+}
+
+// gatherKcMax bounds the depth of SgemmGatherA's rank-kc blocks: a block
+// of a 32-column panel (16 KB) and the rows of A it reads stay in L1
+// together.
+const gatherKcMax = 128
+
+// gatherKc returns the depth of each rank-kc block for depth k: k split
+// into equal blocks of at most gatherKcMax.
+func gatherKc(k int) int {
+	blocks := (k + gatherKcMax - 1) / gatherKcMax
+	return (k + blocks - 1) / blocks
 }
 
 // gatherTile computes one mr x nr tile of C (+)= A*B of depth kc, A
