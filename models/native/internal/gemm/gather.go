@@ -128,11 +128,10 @@ func SgemmGatherA(a []float32, aoff []int, ko Offsets, pb *PackedB, j0, j1 int, 
 	}
 	// A partial row tile (its offsets padded with its last row's) is
 	// computed in the scratch tile and copied out.
-	var rows [16]int
 	full := m / mr * mr
-	part := rows[:0]
+	part := ws.rows[:0]
 	if full < m {
-		part = rows[:mr]
+		part = ws.rows[:mr]
 		n := copy(part, aoff[full:])
 		for i := n; i < mr; i++ {
 			part[i] = aoff[m-1]

@@ -256,6 +256,12 @@ func TestSgemmAllocs(t *testing.T) {
 	if got := testing.AllocsPerRun(20, func() { SgemmPacked(pa, n, b, n, c, n, true, 1) }); got != 0 {
 		t.Errorf("SgemmPacked allocates %v times per call", got)
 	}
+	// A gathered A with a partial row tile (m = 20).
+	aoff, koff := make([]int, m), NewOffsets(make([]int, k))
+	pb := PackBT(k, n, b, k)
+	if got := testing.AllocsPerRun(20, func() { SgemmGatherA(a, aoff, koff, pb, 0, n, c, n) }); got != 0 {
+		t.Errorf("SgemmGatherA allocates %v times per call", got)
+	}
 }
 
 // TestPackers checks kernel-specific packers against packA, packB and
