@@ -45,8 +45,37 @@ func useShifted(g convGeom) bool {
 // newShifted prepares the shifted convolution of g with weights w for
 // threads workers, in the layout the cost rule (chanCols) picks.
 func newShifted(g convGeom, w []float32, threads int) *shifted {
-	s := shiftedGeom(g)
-	s.layout(w, threads, chanCols(g, s.n))
+	wide := shiftedGeom(g)
+	if !chanCols(g, wide.n) {
+		wide.layoutWide(w, threads)
+		return wide
+	}
+	return newShiftedCols(g, w, threads)
+}
+
+// newShiftedCols prepares the shifted convolution of g with output
+// channels as the product's columns. Its rows, the output positions, are
+// gathered by offset at any stride, so the planes are those of the
+// unit-stride convolution whose outputs include g's: a strided input is
+// not split into phase planes (for 64 channels of 12 x 12 at stride 2,
+// 1792 phase-plane rows of 6 values against 832 rows of 12).
+func newShiftedCols(g convGeom, w []float32, threads int) *shifted {
+	unit := g
+	unit.sh, unit.sw = 1, 1
+	unit.oh, unit.ow = (g.oh-1)*g.sh+1, (g.ow-1)*g.sw+1
+	s := shiftedGeom(unit)
+	kk := g.kh * g.kw
+	// W (M x C*kh*kw) is B^T. Items cut the channels first, then the
+	// positions.
+	ohw := g.oh * g.ow
+	s.split = splitWork(ohw, g.m, g.c*kk, threads, g.m)
+	s.wt = gemm.PackBT(g.c*kk, g.m, w, g.c*kk)
+	s.offs = gemm.NewOffsets(s.off)
+	s.pos = make([]int, ohw)
+	for i := range s.pos {
+		s.pos[i] = i/g.ow*g.sh*s.pw + i%g.ow*g.sw
+	}
+	s.size = s.planesSize + threads*s.split.band*s.split.tile
 	return s
 }
 
@@ -86,30 +115,17 @@ func shiftedGeom(g convGeom) *shifted {
 	return s
 }
 
-// layout packs w for threads workers with output channels as the
-// product's columns (chanCols) or as its rows (the wide layout).
-func (s *shifted) layout(w []float32, threads int, chanCols bool) {
+// layoutWide packs w for threads workers with output channels as the
+// product's rows and the wide output's columns as its columns.
+func (s *shifted) layoutWide(w []float32, threads int) {
 	g := s.g
 	kk := g.kh * g.kw
-	if chanCols {
-		// Output positions as rows, channels as columns: W (M x C*kh*kw)
-		// is B^T. Items cut the channels first, then the positions.
-		ohw := g.oh * g.ow
-		s.split = splitWork(ohw, g.m, g.c*kk, threads, g.m)
-		s.wt = gemm.PackBT(g.c*kk, g.m, w, g.c*kk)
-		s.offs = gemm.NewOffsets(s.off)
-		s.pos = make([]int, ohw)
-		for i := range s.pos {
-			s.pos[i] = i/g.ow*s.pw + i%g.ow
-		}
-	} else {
-		// Column tiles of the wide output: small enough that a tile of C
-		// stays in cache across the kh*kw accumulations.
-		s.split = splitWork(g.m, s.n, g.c*kk, threads, (256<<10)/4/g.m)
-		// W is M x (C*kh*kw) as stored; its column c*kk + ky*kw + kx
-		// meets the view of channel c shifted by (ky, kx).
-		s.packed = s.split.packBands(w, g.c*kk, g.c*kk)
-	}
+	// Column tiles of the wide output: small enough that a tile of C
+	// stays in cache across the kh*kw accumulations.
+	s.split = splitWork(g.m, s.n, g.c*kk, threads, (256<<10)/4/g.m)
+	// W is M x (C*kh*kw) as stored; its column c*kk + ky*kw + kx meets
+	// the view of channel c shifted by (ky, kx).
+	s.packed = s.split.packBands(w, g.c*kk, g.c*kk)
 	s.size = s.planesSize + threads*s.split.band*s.split.tile
 }
 
@@ -230,8 +246,8 @@ func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads
 // of C^T = im2col(X)^T * W^T, rows gathered from the planes, into its
 // worker's tile, then writes them transposed into the NCHW output.
 func (s *shifted) chanKernel(x operand, bias []float32, yid int, f *fusable, threads int) kernel {
-	g := s.g
-	ohw := g.oh * g.ow
+	g := s.g // the unit-stride geometry: g.oh x g.ow is not the output's size
+	ohw := len(s.pos)
 	return func(bufs [][]float32, sc []float32, tm *team) {
 		xs, ys := x.get(bufs), bufs[yid]
 		act := f.act

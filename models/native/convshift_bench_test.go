@@ -28,8 +28,11 @@ func BenchmarkShiftedLayouts(b *testing.B) {
 					name += "(picked)"
 				}
 				b.Run(name, func(b *testing.B) {
-					s := shiftedGeom(g)
-					s.layout(w, threads, cols)
+					s := newShiftedCols(g, w, threads)
+					if !cols {
+						s = shiftedGeom(g)
+						s.layoutWide(w, threads)
+					}
 					f := &fusable{act: &activation{op: uRelu}}
 					run := s.kernel(operand{data: x}, bias, 0, f, threads)
 					bufs := [][]float32{make([]float32, g.m*g.oh*g.ow)}
