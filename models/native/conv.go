@@ -199,6 +199,9 @@ func dConv(c *opCtx) ([]*value, error) {
 			sh := newShifted(g, w.f, c.b.threads)
 			run, scratch = sh.kernel(opnd(x), bias, y.id, f, c.b.threads), sh.size
 			variant = "shifted"
+			if sh.wt != nil {
+				variant = "shifted, channels as columns"
+			}
 		} else {
 			run, scratch = convGemm(g, opnd(x), w.f, bias, y.id, f, c.b.threads)
 		}

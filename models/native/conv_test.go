@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/splitstream/splitstream/models/internal/onnx"
+	"github.com/splitstream/splitstream/models/native/internal/gemm"
 )
 
 // convCase is one convolution geometry.
@@ -163,6 +164,10 @@ func TestConvAgainstNaive(t *testing.T) {
 		{c: 32, h: 24, w: 24, m: 64, kh: 1, kw: 1, sh: 2, sw: 2, dh: 1, dw: 1, group: 1, bias: true},
 		{c: 5, h: 7, w: 6, m: 4, kh: 1, kw: 1, sh: 1, sw: 2, dh: 1, dw: 1, pt: 1, pl: 0, pb: 2, pr: 1, group: 1, relu: true},
 		{c: 31, h: 8, w: 8, m: 256, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, relu: true},
+		// Output channels as columns (chanCols): strided into 6x6, and
+		// channels that are not whole tiles with positions that are not.
+		{c: 64, h: 12, w: 12, m: 128, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true},
+		{c: 20, h: 5, w: 5, m: 72, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1},
 		{c: 48, h: 24, w: 24, m: 10, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, group: 1, bias: true, relu: true},
 		{c: 8, h: 6, w: 5, m: 6, kh: 4, kw: 4, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, transpose: true},
 		{c: 4, h: 5, w: 7, m: 6, kh: 3, kw: 2, sh: 3, sw: 2, dh: 2, dw: 1, pt: 0, pl: 1, pb: 2, pr: 0, group: 2, transpose: true, oph: 1, opw: 1},
@@ -236,6 +241,85 @@ func TestConvFoldedShifted(t *testing.T) {
 	for i, v := range out[0].Data {
 		if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
 			t.Fatalf("element %d: %v, want %v", i, v, want[i])
+		}
+	}
+}
+
+// TestChanColsRule checks which layout the cost rule picks for the
+// shipped graphs' 3x3 convolutions where the kernel reads gathered rows
+// in place: channels as columns on the small maps, the wide layout on
+// the 24 x 24 ones.
+func TestChanColsRule(t *testing.T) {
+	if !gemm.GatherInPlace() {
+		t.Skip("this CPU's kernel does not read gathered rows in place: the wide layout always")
+	}
+	for _, tt := range []struct {
+		c, h, m, stride int
+		want            bool
+	}{
+		{128, 6, 128, 1, true},
+		{64, 12, 128, 2, true},
+		{64, 12, 64, 1, true},
+		{48, 24, 48, 1, false},
+		{128, 24, 32, 1, false},
+		{32, 24, 128, 1, false},
+	} {
+		g := convGeom{n: 1, c: tt.c, h: tt.h, w: tt.h, m: tt.m, kh: 3, kw: 3, grp: 1, sh: tt.stride, sw: tt.stride,
+			dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1}
+		g.oh, g.ow = (tt.h-1)/tt.stride+1, (tt.h-1)/tt.stride+1
+		if got := newShifted(g, make([]float32, tt.m*tt.c*9), 1).wt != nil; got != tt.want {
+			t.Errorf("%d->%d on %dx%d stride %d: channels as columns %v, want %v", tt.c, tt.m, tt.h, tt.h, tt.stride, got, tt.want)
+		}
+	}
+}
+
+// TestShiftedCols runs the channels-as-columns layout on geometries the
+// cost rule may not pick (strides, dilations, uneven pads, two images),
+// on whatever kernel this build has (the others gather A in Go), against
+// the naive convolution.
+func TestShiftedCols(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, tc := range []convCase{
+		{c: 16, h: 12, w: 12, m: 40, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true},
+		{c: 9, h: 11, w: 13, m: 33, kh: 3, kw: 2, sh: 3, sw: 2, dh: 2, dw: 1, pt: 2, pl: 0, pb: 1, pr: 2, group: 1, relu: true},
+		{c: 20, h: 6, w: 6, m: 64, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1, bias: true, relu: true},
+		{c: 7, h: 9, w: 8, m: 8, kh: 5, kw: 5, sh: 2, sw: 2, dh: 1, dw: 1, pt: 2, pl: 2, pb: 2, pr: 2, group: 1},
+	} {
+		for _, threads := range []int{1, 3} {
+			t.Run(fmt.Sprintf("%v/threads=%d", tc, threads), func(t *testing.T) {
+				const n = 2
+				g := convGeom{n: n, c: tc.c, h: tc.h, w: tc.w, m: tc.m, kh: tc.kh, kw: tc.kw, grp: 1, sh: tc.sh, sw: tc.sw,
+					dh: tc.dh, dw: tc.dw, pt: tc.pt, pl: tc.pl, pb: tc.pb, pr: tc.pr}
+				g.oh = (g.h+g.pt+g.pb-(g.kh-1)*g.dh-1)/g.sh + 1
+				g.ow = (g.w+g.pl+g.pr-(g.kw-1)*g.dw-1)/g.sw + 1
+				w := randSlice(rng, g.m*g.c*g.kh*g.kw)
+				var b []float32
+				if tc.bias {
+					b = randSlice(rng, g.m)
+				}
+				x := randSlice(rng, n*g.c*g.h*g.w)
+				s := newShiftedCols(g, w, threads)
+				f := &fusable{}
+				if tc.relu {
+					f.act = &activation{op: uRelu}
+				}
+				y := make([]float32, n*g.m*g.oh*g.ow)
+				tm := newTeam(threads)
+				defer tm.close()
+				s.kernel(operand{data: x}, b, 0, f, threads)([][]float32{y}, make([]float32, s.size), tm)
+				want, oh, ow := naiveConv(tc, n, x, w, b)
+				if oh != g.oh || ow != g.ow {
+					t.Fatalf("output %dx%d, want %dx%d", g.oh, g.ow, oh, ow)
+				}
+				for i, v := range y {
+					if tc.relu {
+						want[i] = max(want[i], 0)
+					}
+					if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
+						t.Fatalf("element %d: %v, want %v", i, v, want[i])
+					}
+				}
+			})
 		}
 	}
 }

@@ -27,7 +27,12 @@ type shifted struct {
 	packed            []*gemm.PackedA // W by the split's row bands
 	off               []int           // B row c*kh*kw + ky*kw + kx: its view's offset
 	planesSize        int             // the zero-bordered phase planes
-	size              int             // scratch: planes + per-worker wide output tiles
+	size              int             // scratch: planes + per-worker output tiles
+	// With output channels as the product's columns (chanCols): W^T
+	// packed, and output position i's offset in an image's planes.
+	wt   *gemm.PackedB
+	pos  []int
+	offs gemm.Offsets // off with its bounds
 }
 
 // useShifted reports whether convShifted suits g: one group, and not a
@@ -37,7 +42,46 @@ func useShifted(g convGeom) bool {
 	return g.grp == 1 && !pointwise
 }
 
+// newShifted prepares the shifted convolution of g with weights w for
+// threads workers, in the layout the cost rule (chanCols) picks.
 func newShifted(g convGeom, w []float32, threads int) *shifted {
+	wide := shiftedGeom(g)
+	if !chanCols(g, wide.n) {
+		wide.layoutWide(w, threads)
+		return wide
+	}
+	return newShiftedCols(g, w, threads)
+}
+
+// newShiftedCols prepares the shifted convolution of g with output
+// channels as the product's columns. Its rows, the output positions, are
+// gathered by offset at any stride, so the planes are those of the
+// unit-stride convolution whose outputs include g's: a strided input is
+// not split into phase planes (for 64 channels of 12 x 12 at stride 2,
+// 1792 phase-plane rows of 6 values against 832 rows of 12).
+func newShiftedCols(g convGeom, w []float32, threads int) *shifted {
+	unit := g
+	unit.sh, unit.sw = 1, 1
+	unit.oh, unit.ow = (g.oh-1)*g.sh+1, (g.ow-1)*g.sw+1
+	s := shiftedGeom(unit)
+	kk := g.kh * g.kw
+	// W (M x C*kh*kw) is B^T. Items cut the channels first, then the
+	// positions.
+	ohw := g.oh * g.ow
+	s.split = splitWork(ohw, g.m, g.c*kk, threads, g.m)
+	s.wt = gemm.PackBT(g.c*kk, g.m, w, g.c*kk)
+	s.offs = gemm.NewOffsets(s.off)
+	s.pos = make([]int, ohw)
+	for i := range s.pos {
+		s.pos[i] = i/g.ow*g.sh*s.pw + i%g.ow*g.sw
+	}
+	s.size = s.planesSize + threads*s.split.band*s.split.tile
+	return s
+}
+
+// shiftedGeom returns the shifted convolution of g without a layout: its
+// planes and the offsets of their views.
+func shiftedGeom(g convGeom) *shifted {
 	s := &shifted{g: g}
 	qy := func(ky int) int { return floorDiv(ky*g.dh-g.pt, g.sh) }
 	qx := func(kx int) int { return floorDiv(kx*g.dw-g.pl, g.sw) }
@@ -49,12 +93,6 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 	s.chanStride = g.sh * g.sw * s.plane
 	s.n = (g.oh-1)*s.pw + g.ow
 	kk := g.kh * g.kw
-	// Column tiles of the wide output: small enough that a tile of C
-	// stays in cache across the kh*kw accumulations.
-	s.split = splitWork(g.m, s.n, g.c*kk, threads, (256<<10)/4/g.m)
-	// W is M x (C*kh*kw) as stored; its column c*kk + ky*kw + kx meets
-	// the view of channel c shifted by (ky, kx).
-	s.packed = s.split.packBands(w, g.c*kk, g.c*kk)
 	s.off = make([]int, g.c*kk)
 	s.used = make([]bool, g.sh*g.sw)
 	for c := range g.c {
@@ -74,8 +112,37 @@ func newShifted(g convGeom, w []float32, threads int) *shifted {
 	// The slack after the last plane lets the GEMM read whole panels of
 	// the last rows in place (gemm's microRows) rather than pack them.
 	s.planesSize = g.n*g.c*s.chanStride + 64
-	s.size = s.planesSize + threads*s.split.band*s.split.tile
 	return s
+}
+
+// layoutWide packs w for threads workers with output channels as the
+// product's rows and the wide output's columns as its columns.
+func (s *shifted) layoutWide(w []float32, threads int) {
+	g := s.g
+	kk := g.kh * g.kw
+	// Column tiles of the wide output: small enough that a tile of C
+	// stays in cache across the kh*kw accumulations.
+	s.split = splitWork(g.m, s.n, g.c*kk, threads, (256<<10)/4/g.m)
+	// W is M x (C*kh*kw) as stored; its column c*kk + ky*kw + kx meets
+	// the view of channel c shifted by (ky, kx).
+	s.packed = s.split.packBands(w, g.c*kk, g.c*kk)
+	s.size = s.planesSize + threads*s.split.band*s.split.tile
+}
+
+// chanCols reports whether the shifted convolution of g, whose wide
+// output has wide columns per output channel, wastes less of the
+// micro-kernel's tiles with the output channels as the product's columns
+// and the output positions as its rows: a small map with many channels
+// (6 x 6 with 128: 36 positions fill 90% of 5 tiles of 8 rows, and 128
+// channels 4 whole tiles of 32, where the wide layout computes 48 columns
+// for 36 outputs). The transposed layout costs a transposing write-back,
+// so it must save at least a tenth of the slots; and the kernel must read
+// the gathered rows in place.
+func chanCols(g convGeom, wide int) bool {
+	if !gemm.GatherInPlace() {
+		return false
+	}
+	return 10*gemm.GatherSlots(g.oh*g.ow, g.m) <= 9*gemm.Slots(g.m, wide)
 }
 
 // prepare writes the zero-bordered phase planes of x into buf. The
@@ -139,6 +206,9 @@ func (s *shifted) fill(x, buf []float32, lo, hi int) {
 }
 
 func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads int) kernel {
+	if s.wt != nil {
+		return s.chanKernel(x, bias, yid, f, threads)
+	}
 	g := s.g
 	ohw := g.oh * g.ow
 	return func(bufs [][]float32, sc []float32, tm *team) {
@@ -168,6 +238,63 @@ func (s *shifted) kernel(x operand, bias []float32, yid int, f *fusable, threads
 				s.copyOut(yb[m*ohw:(m+1)*ohw], c[(m-r0)*tn:(m-r0+1)*tn], j0, bv, act)
 			}
 		})
+	}
+}
+
+// chanKernel is kernel for the layout with output channels as columns
+// (chanCols): each item computes positions [r0, r1) by channels [j0, j1)
+// of C^T = im2col(X)^T * W^T, rows gathered from the planes, into its
+// worker's tile, then writes them transposed into the NCHW output.
+func (s *shifted) chanKernel(x operand, bias []float32, yid int, f *fusable, threads int) kernel {
+	g := s.g // the unit-stride geometry: g.oh x g.ow is not the output's size
+	ohw := len(s.pos)
+	return func(bufs [][]float32, sc []float32, tm *team) {
+		xs, ys := x.get(bufs), bufs[yid]
+		act := f.act
+		planes := sc[:s.planesSize]
+		tiles := sc[s.planesSize:s.size]
+		s.prepare(xs, planes, tm, threads)
+		clear(planes[s.planesSize-64:])
+		sp := s.split
+		per := sp.band * sp.tile
+		tm.parallelWorkers(g.n*sp.items(), 1, threads, func(worker, item, _ int) {
+			n := item / sp.items()
+			r0, r1, j0, j1 := sp.item(item % sp.items())
+			ct := tiles[worker*per : worker*per+(r1-r0)*(j1-j0)]
+			gemm.SgemmGatherA(planes[n*g.c*s.chanStride:], s.pos[r0:r1], s.offs, s.wt, j0, j1, ct, j1-j0)
+			var b []float32
+			if bias != nil {
+				b = bias[j0:j1]
+			}
+			transposeOut(ys[(n*g.m+j0)*ohw+r0:], ohw, ct, r1-r0, j1-j0, b, act)
+		})
+	}
+}
+
+// transposeOut writes the rows x cols matrix src (positions by channels,
+// row stride cols) into cols output planes of stride ohw from dst on,
+// adding each channel's bias (none when bias is nil) and applying act.
+func transposeOut(dst []float32, ohw int, src []float32, rows, cols int, bias []float32, act *activation) {
+	relu := act != nil && act.op == uRelu
+	for c := range cols {
+		d := dst[c*ohw : c*ohw+rows]
+		bv := float32(0)
+		if bias != nil {
+			bv = bias[c]
+		}
+		col := src[c:]
+		if relu {
+			for i := range d {
+				d[i] = max(col[i*cols]+bv, 0)
+			}
+			continue
+		}
+		for i := range d {
+			d[i] = col[i*cols] + bv
+		}
+		if act != nil {
+			act.apply(d, d)
+		}
 	}
 }
 

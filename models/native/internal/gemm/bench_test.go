@@ -88,6 +88,29 @@ func BenchmarkMicroKernel(b *testing.B) {
 			c := make([]float32, m*kern.nr)
 			measure(b, m, kern.nr, kc, func() { kern.micro(kc, tiles, ap, bp, kern.nr, c, kern.nr, false) })
 		})
+		if kern.microGatherA == nil {
+			continue
+		}
+		// The same tiles with A gathered as a 3x3 convolution on 6x6
+		// maps reads it (zero-bordered 8x8 planes, 36 positions).
+		b.Run(kern.name+"/gatherA", func(b *testing.B) {
+			const kc, tiles = 256, 4
+			m := tiles * kern.mr
+			planes, bp := randSlice(r, (kc/9+1)*64+64), randSlice(r, kc*kern.nr)
+			koff, aoff := make([]int, kc), make([]int, m)
+			for p := range koff {
+				koff[p] = p/9*64 + p%9/3*8 + p%3
+			}
+			for i := range aoff {
+				aoff[i] = i%36/6*8 + i%6
+			}
+			c := make([]float32, m*kern.nr)
+			measure(b, m, kern.nr, kc, func() {
+				for t := range tiles {
+					kern.microGatherA(kc, planes, aoff[t*kern.mr:], koff, bp, c[t*kern.mr*kern.nr:], kern.nr, false)
+				}
+			})
+		})
 	}
 }
 

@@ -9,6 +9,12 @@
 // SgemmPackedRows takes B as rows gathered by offset from one slice, so that
 // a convolution summed over shifted views of its input (one view per kernel
 // tap) is a single deep product: an implicit im2col that packing B builds.
+// SgemmGatherA is the transposed form, for few output positions and many
+// channels: A's rows (positions) and columns (taps) are gathered by two
+// offset lists and B is a constant packed once by PackBT (a convolution's
+// weights, transposed), so that the channels fill whole 32-column tiles.
+// The AVX-512 kernel reads the gathered A in place (GatherInPlace); the
+// others copy each panel of A first.
 //
 // The product is a Goto/BLIS blocked loop: B is packed kc rows by nc columns
 // at a time, A mc rows by kc columns, and a register-blocked micro-kernel

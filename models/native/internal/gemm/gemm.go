@@ -180,6 +180,7 @@ func kcSplit(k int) int {
 type workspace struct {
 	a, b []float32
 	tile [tileSz]float32
+	rows [16]int // SgemmGatherA's partial row tile's offsets (mr <= 16)
 }
 
 var workspaces = sync.Pool{New: func() any { return new(workspace) }}

@@ -256,6 +256,12 @@ func TestSgemmAllocs(t *testing.T) {
 	if got := testing.AllocsPerRun(20, func() { SgemmPacked(pa, n, b, n, c, n, true, 1) }); got != 0 {
 		t.Errorf("SgemmPacked allocates %v times per call", got)
 	}
+	// A gathered A with a partial row tile (m = 20).
+	aoff, koff := make([]int, m), NewOffsets(make([]int, k))
+	pb := PackBT(k, n, b, k)
+	if got := testing.AllocsPerRun(20, func() { SgemmGatherA(a, aoff, koff, pb, 0, n, c, n) }); got != 0 {
+		t.Errorf("SgemmGatherA allocates %v times per call", got)
+	}
 }
 
 // TestPackers checks kernel-specific packers against packA, packB and
@@ -380,6 +386,77 @@ func TestSgemmPackedRowsPanics(t *testing.T) {
 				}
 			}()
 			SgemmPackedRows(pa, 4, make([]float32, 10), tt.off, c, 4, false, 1)
+		})
+	}
+}
+
+// TestSgemmGatherA checks the gathered-A product against naive on every
+// kernel, with rows and columns that overlap and repeat (as a
+// convolution's positions and taps do), partial tiles of both kinds and
+// column ranges starting on a later panel.
+func TestSgemmGatherA(t *testing.T) {
+	for _, kern := range kernels() {
+		withKernel(t, kern, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(7, 8))
+			_, nr := TileShape()
+			for _, s := range append(testShapes, shape{36, 128, 1152}, shape{40, 64, 300}) {
+				for _, j0 := range []int{0, nr} {
+					if j0 > s.n {
+						continue
+					}
+					t.Run(fmt.Sprintf("%dx%dx%d/j0=%d", s.m, s.n, s.k, j0), func(t *testing.T) {
+						src := randSlice(r, 3*s.m+5*s.k+9)
+						aoff, koff := make([]int, s.m), make([]int, s.k)
+						for i := range aoff {
+							aoff[i] = r.IntN(3*s.m + 1)
+						}
+						for p := range koff {
+							koff[p] = r.IntN(5*s.k + 9)
+						}
+						a := make([]float32, max(s.m*s.k, 1))
+						for i, ro := range aoff {
+							for p, ko := range koff {
+								a[i*s.k+p] = src[ro+ko]
+							}
+						}
+						bt := randSlice(r, max(s.n*s.k, 1))
+						n := s.n - j0
+						ldc := n + 3
+						c := randSlice(r, max(s.m*ldc, 1))
+						want := append([]float32(nil), c...)
+						naive(s.m, n, s.k, a, max(s.k, 1), bt[j0*s.k:], max(s.k, 1), true, want, ldc, false)
+						pb := PackBT(s.k, s.n, bt, max(s.k, 1))
+						SgemmGatherA(src, aoff, NewOffsets(koff), pb, j0, s.n, c, ldc)
+						checkClose(t, s.m, n, s.k, c, want, ldc)
+					})
+				}
+			}
+		})
+	}
+}
+
+func TestSgemmGatherAPanics(t *testing.T) {
+	_, nr := TileShape()
+	pb := PackBT(3, nr+1, make([]float32, 3*(nr+1)), 3)
+	c := make([]float32, 4*(nr+1))
+	for _, tt := range []struct {
+		name       string
+		aoff, koff []int
+		j0, j1     int
+	}{
+		{"too few column offsets", []int{0}, []int{0, 1}, 0, 1},
+		{"negative offset", []int{0, 1}, []int{0, -2, 1}, 0, 1},
+		{"offset past the end", []int{0, 5}, []int{0, 1, 5}, 0, 1},
+		{"columns not on a panel", []int{0}, []int{0, 1, 2}, 1, 2},
+		{"columns past the end", []int{0}, []int{0, 1, 2}, 0, nr + 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			SgemmGatherA(make([]float32, 10), tt.aoff, NewOffsets(tt.koff), pb, tt.j0, tt.j1, c, nr+1)
 		})
 	}
 }

@@ -19,6 +19,11 @@ type kernel struct {
 	// after it) instead of a packed panel; microRowsHalf is the same for
 	// tiles nr/2 wide.
 	microRows, microRowsHalf func(kc, tiles int, ap, b []float32, off []int, maxOff int, c []float32, ldc int, acc bool)
+	// microGatherA, if not nil, computes one mr x nr tile C = A*B (C +=
+	// A*B when acc is set) of depth kc with A read in place: A[i, p] =
+	// a[ro[i] + koff[p]] (len(ro) = mr, offsets checked by the caller) and
+	// B the kc x nr panel at bp with row stride nr (SgemmGatherA).
+	microGatherA func(kc int, a []float32, ro, koff []int, bp, c []float32, ldc int, acc bool)
 	// packA packs A for this kernel as the function packA does; nil means
 	// packA itself.
 	packA func(mc, kc, mr int, a []float32, lda int, dst []float32)

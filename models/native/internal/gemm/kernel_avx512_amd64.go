@@ -8,7 +8,18 @@ package gemm
 // (multiples of 8); on a CPU with two 512-bit FMA pipes it does twice the
 // work per cycle of the AVX2 kernel.
 var avx512Kernel = &kernel{name: "avx512f8x32", mr: 8, nr: 32, micro: micro8x32, microHalf: micro8x16,
-	packB: packB32, packBRows: packBRows32, microRows: micro8x32Rows, microRowsHalf: micro8x16Rows}
+	packB: packB32, packBRows: packBRows32, microRows: micro8x32Rows, microRowsHalf: micro8x16Rows,
+	microGatherA: gather8x32}
+
+// gather8x32 checks the bounds that gather8x32AVX512 relies on but A's
+// (SgemmGatherA checks those) and calls it.
+func gather8x32(kc int, a []float32, ro, koff []int, bp, c []float32, ldc int, acc bool) {
+	_ = ro[7]
+	_ = koff[kc-1]
+	_ = bp[kc*32-1]
+	_ = c[7*ldc+31]
+	gather8x32AVX512(kc, a, ro, koff, bp, c, ldc, acc)
+}
 
 // micro8x32Rows checks the bounds that micro8x32RowsAVX512 relies on (every
 // row b[off[p]:] holds 32 columns: maxOff is the largest offset) and calls
@@ -108,3 +119,10 @@ func micro8x32RowsAVX512(kc, tiles int, ap, b []float32, off []int, c []float32,
 //
 //go:noescape
 func micro8x16RowsAVX512(kc, tiles int, ap, b []float32, off []int, c []float32, ldc int, acc bool)
+
+// gather8x32AVX512 implements kernel.microGatherA for 8x32 tiles: each
+// step broadcasts the eight rows' values a[ro[i]+koff[p]] from eight row
+// pointers indexed by koff[p].
+//
+//go:noescape
+func gather8x32AVX512(kc int, a []float32, ro, koff []int, bp, c []float32, ldc int, acc bool)

@@ -474,3 +474,115 @@ ghloop:
 	JNE  ghtile
 	VZEROUPPER
 	RET
+
+// One rank-1 update of the 8x32 tile in Z0..Z15 with A gathered: koff[p]
+// at ko(DX) indexes the eight row pointers SI, DI, R8..R13; B's row is at
+// bo(BX).
+#define GSTEP32(ko, bo) \
+	MOVQ         ko(DX), AX;          \
+	VMOVUPS      bo(BX), Z16;         \
+	VMOVUPS      bo+64(BX), Z17;      \
+	VBROADCASTSS (SI)(AX*4), Z18;     \
+	VBROADCASTSS (DI)(AX*4), Z19;     \
+	VBROADCASTSS (R8)(AX*4), Z20;     \
+	VBROADCASTSS (R9)(AX*4), Z21;     \
+	VFMADD231PS  Z16, Z18, Z0;        \
+	VFMADD231PS  Z17, Z18, Z1;        \
+	VFMADD231PS  Z16, Z19, Z2;        \
+	VFMADD231PS  Z17, Z19, Z3;        \
+	VFMADD231PS  Z16, Z20, Z4;        \
+	VFMADD231PS  Z17, Z20, Z5;        \
+	VFMADD231PS  Z16, Z21, Z6;        \
+	VFMADD231PS  Z17, Z21, Z7;        \
+	VBROADCASTSS (R10)(AX*4), Z22;    \
+	VBROADCASTSS (R11)(AX*4), Z23;    \
+	VBROADCASTSS (R12)(AX*4), Z24;    \
+	VBROADCASTSS (R13)(AX*4), Z25;    \
+	VFMADD231PS  Z16, Z22, Z8;        \
+	VFMADD231PS  Z17, Z22, Z9;        \
+	VFMADD231PS  Z16, Z23, Z10;       \
+	VFMADD231PS  Z17, Z23, Z11;       \
+	VFMADD231PS  Z16, Z24, Z12;       \
+	VFMADD231PS  Z17, Z24, Z13;       \
+	VFMADD231PS  Z16, Z25, Z14;       \
+	VFMADD231PS  Z17, Z25, Z15
+
+// func gather8x32AVX512(kc int, a []float32, ro, koff []int, bp, c []float32, ldc int, acc bool)
+// One 8x32 tile: row i of A is read at &a[ro[i]], indexed by koff[p];
+// B's panel rows are 32 floats apart.
+TEXT ·gather8x32AVX512(SB), NOSPLIT, $0-137
+	MOVQ a_base+8(FP), AX
+	MOVQ ro_base+32(FP), BX
+	MOVQ 0(BX), SI
+	LEAQ (AX)(SI*4), SI
+	MOVQ 8(BX), DI
+	LEAQ (AX)(DI*4), DI
+	MOVQ 16(BX), R8
+	LEAQ (AX)(R8*4), R8
+	MOVQ 24(BX), R9
+	LEAQ (AX)(R9*4), R9
+	MOVQ 32(BX), R10
+	LEAQ (AX)(R10*4), R10
+	MOVQ 40(BX), R11
+	LEAQ (AX)(R11*4), R11
+	MOVQ 48(BX), R12
+	LEAQ (AX)(R12*4), R12
+	MOVQ 56(BX), R13
+	LEAQ (AX)(R13*4), R13
+	MOVQ koff_base+56(FP), DX
+	MOVQ bp_base+80(FP), BX
+	MOVQ kc+0(FP), CX
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+gloop4:
+	CMPQ CX, $4
+	JLT  gtail
+	GSTEP32(0, 0)
+	GSTEP32(8, 128)
+	GSTEP32(16, 256)
+	GSTEP32(24, 384)
+	ADDQ $32, DX
+	ADDQ $512, BX
+	SUBQ $4, CX
+	JMP  gloop4
+
+gtail:
+	TESTQ CX, CX
+	JEQ   gstore
+	GSTEP32(0, 0)
+	ADDQ  $8, DX
+	ADDQ  $128, BX
+	DECQ  CX
+	JMP   gtail
+
+gstore:
+	MOVQ    c_base+104(FP), DI
+	MOVQ    ldc+128(FP), DX
+	SHLQ    $2, DX
+	MOVBLZX acc+136(FP), R8
+	STORE2(Z0, Z1)
+	STORE2(Z2, Z3)
+	STORE2(Z4, Z5)
+	STORE2(Z6, Z7)
+	STORE2(Z8, Z9)
+	STORE2(Z10, Z11)
+	STORE2(Z12, Z13)
+	STORE2(Z14, Z15)
+	VZEROUPPER
+	RET
