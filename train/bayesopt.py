@@ -89,14 +89,26 @@ def probability_of_feasibility(mu, sd, threshold):
     return _cdf((mu - threshold) / np.maximum(sd, 1e-12))
 
 
-def propose(x, f, c, threshold, lower, upper, rng, candidates=4096):
+def _snapped(points, snap):
+    return points if snap is None else np.array([snap(p) for p in points])
+
+
+def propose(x, f, c, threshold, lower, upper, rng, candidates=4096, snap=None):
     """The next point to sample, given the samples so far (x: (n, d); f, c: (n,)),
     and {"acquisition", "f_mu", "f_sd", "c_mu", "c_sd"}: the acquisition's value
-    and the GPs' predictions there (f's are None while no sample is feasible)."""
+    and the GPs' predictions there (f's are None while no sample is feasible).
+    snap, if given, maps a point to the one actually sampled (e.g. a ratio to
+    the ratio of a whole number of channels); candidates that snap onto a
+    sampled point are left out, so that no sample is spent twice."""
     lower, upper = np.asarray(lower, float), np.asarray(upper, float)
     width = upper - lower
-    u = (np.asarray(x, float).reshape(len(f), -1) - lower) / width  # the GPs work in the unit box
-    cand = rng.random((candidates, len(lower)))
+    x = np.asarray(x, float).reshape(len(f), -1)
+    u = (x - lower) / width  # the GPs work in the unit box
+    pts = _snapped(lower + rng.random((candidates, len(lower))) * width, snap)
+    new = ~(np.abs(pts[:, None, :] - x[None, :, :]).max(-1) < 1e-9).any(1)
+    if new.any():
+        pts = pts[new]
+    cand = (pts - lower) / width
     cgp = GP().fit(u, c)
     mc, sc = cgp.predict(cand)
     pof = probability_of_feasibility(mc, sc, threshold)
@@ -113,23 +125,24 @@ def propose(x, f, c, threshold, lower, upper, rng, candidates=4096):
     return lower + cand[i] * width, info
 
 
-def minimize(fn, lower, upper, threshold, budget, initial=2, seed=0, trace=None):
+def minimize(fn, lower, upper, threshold, budget, initial=2, seed=0, trace=None, snap=None):
     """Constrained Bayesian optimisation of fn (x -> (f, c)) in budget calls:
     the first `initial` points spread over the box (a seeded Latin hypercube),
     then one proposal per call. Returns the list of samples {"x", "f", "c",
     "predicted"} (predicted: propose's info, None for the initial points);
-    trace, if given, is called with each."""
+    trace, if given, is called with each; snap: as in propose."""
     rng = np.random.default_rng(seed)
     lower, upper = np.asarray(lower, float), np.asarray(upper, float)
     d = len(lower)
     init = (np.stack([rng.permutation(initial) for _ in range(d)], 1) + rng.random((initial, d))) / initial
+    init = (_snapped(lower + init * (upper - lower), snap) - lower) / (upper - lower)
     samples = []
     for k in range(budget):
         if k < initial:
             x, info = lower + init[k] * (upper - lower), None
         else:
             x, info = propose([s["x"] for s in samples], [s["f"] for s in samples], [s["c"] for s in samples],
-                             threshold, lower, upper, rng)
+                             threshold, lower, upper, rng, snap=snap)
         f, c = fn(x)
         samples.append({"x": np.asarray(x, float), "f": float(f), "c": float(c), "predicted": info})
         if trace:
@@ -137,13 +150,17 @@ def minimize(fn, lower, upper, threshold, budget, initial=2, seed=0, trace=None)
     return samples
 
 
-def random_search(fn, lower, upper, budget, seed=0, trace=None):
-    """The baseline at the same budget: budget uniform points in the box."""
+def random_search(fn, lower, upper, budget, seed=0, trace=None, snap=None):
+    """The baseline at the same budget: budget uniform points in the box (with
+    snap, redrawn up to 100 times while they snap onto a sampled point)."""
     rng = np.random.default_rng(seed)
     lower, upper = np.asarray(lower, float), np.asarray(upper, float)
     samples = []
     for _ in range(budget):
-        x = lower + rng.random(len(lower)) * (upper - lower)
+        for _ in range(100):
+            x = _snapped(lower + rng.random((1, len(lower))) * (upper - lower), snap)[0]
+            if not any(np.abs(x - s["x"]).max() < 1e-9 for s in samples):
+                break
         f, c = fn(x)
         samples.append({"x": x, "f": float(f), "c": float(c), "predicted": None})
         if trace:

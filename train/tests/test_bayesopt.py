@@ -64,3 +64,13 @@ def test_minimize_respects_budget_and_bounds():
     for v in s[3:]:
         p = v["predicted"]
         assert p["acquisition"] >= 0 and p["c_sd"] > 0 and (p["f_mu"] is None) == (p["f_sd"] is None)
+
+
+def test_snap_never_spends_a_sample_twice():
+    # a piecewise-constant objective on a grid of 8 values: 8 samples visit 8 distinct points
+    snap = lambda x: np.round(np.asarray(x) * 7) / 7
+    fn = lambda x: (float((x[0] - 0.4) ** 2), 1.0)
+    for search in (lambda: B.minimize(fn, [0.0], [1.0], 0.0, 8, initial=2, seed=3, snap=snap),
+                   lambda: B.random_search(fn, [0.0], [1.0], 8, seed=3, snap=snap)):
+        xs = sorted(round(float(s["x"][0]) * 7) for s in search())
+        assert xs == list(range(8))
