@@ -385,7 +385,7 @@ def parse_args(argv=None):
     ap.add_argument("--strategy", choices=sorted(STRATEGIES), default="channels-layers")
     ap.add_argument("--saliency", choices=["act", "l1"], default="act")
     ap.add_argument("--initial", type=int, default=2, help="BO: samples before the first proposal")
-    ap.add_argument("--steps", type=int, default=800, help="fine-tune steps per sample")
+    ap.add_argument("--steps", type=int, default=400, help="fine-tune steps per sample")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--train-scenes", type=int, default=3000, help="scenes (training garments) to fine-tune on")
