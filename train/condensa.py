@@ -316,6 +316,11 @@ def plot(out):
         for k, (rec, pred) in enumerate(zip(results[search], s["predicted"])):
             rec["sample"], rec["predicted"] = k, pred
     threshold = next(iter(summary["searches"].values()))["threshold"]
+    _plot_trace(plt, out, results, threshold, summary.get("objective"))
+    _plot_gp(plt, out, [r for r in results.get("bo", []) if r.get("predicted")])
+
+
+def _plot_trace(plt, out, results, threshold, objective):
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
     for (search, recs), colour in zip(results.items(), ("C0", "C1", "C2")):
         k = np.arange(1, len(recs) + 1)
@@ -337,7 +342,7 @@ def plot(out):
         else:
             ax[1].scatter(xs[:, 0], [r["c"] for r in recs], color=colour, label=search)
     ax[0].set_xlabel("sample")
-    ax[0].set_ylabel("encoder time, compressed / uncompressed" if summary.get("objective") == "latency"
+    ax[0].set_ylabel("encoder time, compressed / uncompressed" if objective == "latency"
                      else "objective (compressed / uncompressed)")
     ax[0].legend(fontsize=7)
     if xs.shape[1] == 2:
@@ -352,7 +357,9 @@ def plot(out):
     fig.tight_layout()
     fig.savefig(os.path.join(out, "condensa-trace.png"), dpi=110)
     plt.close(fig)
-    bo = [r for r in results.get("bo", []) if r.get("predicted")]
+
+
+def _plot_gp(plt, out, bo):
     if not bo:
         return
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))

@@ -143,3 +143,14 @@ def test_pruned_encoder_bundle_passes_gate_in_both_engines(tmp_path, engines):
                               [0.5] * 3, [0.25] * 3, n_ref=2, batch=4, engines=engines, quiet=True)
     assert m["latent"]["channels"] == 3
     assert os.path.exists(os.path.join(out, "tiny-pruned", "encoder.onnx"))
+
+
+def test_snapper_gives_the_ratio_of_the_kept_channels():
+    e = encoder(width=48)
+    snap = C.snapper("channels-layers", e)
+    x = snap([0.3, 0.8])
+    assert x == pytest.approx([1 - 32 / 48, 1 - 8 / 48])
+    p = C.apply_strategy("channels-layers", e, x, None, saliency="l1")[0]
+    assert K.widths(p)[:2] == (32, 8)
+    assert list(snap(x)) == list(x)  # a snapped point is its own snap
+    assert C.snapper("channels+magnitude", e)([0.3, 0.37])[1] == 0.37
