@@ -9,7 +9,6 @@ import os
 
 import pytest
 import torch
-import torch.nn as nn
 
 from train import compress as K
 from train import condensa as C
