@@ -15,7 +15,7 @@ export SPLITSTREAM_ORT_LIB ?= $(ORT_LIB)
 # tests that replay them; they skip with a message where there are none.
 export SPLITSTREAM_TRACES ?= $(wildcard $(CURDIR)/../shared/traces)
 
-.PHONY: all build cross image ort test test-go test-py test-arm64 demo models gan-mc clean
+.PHONY: all build cross image ort test test-go test-py test-arm64 demo models gan-mc condensa clean
 
 all: build
 
@@ -100,6 +100,13 @@ models: build
 gan-mc:
 	OMP_WAIT_POLICY=PASSIVE nice -n 19 $(PYTHON) -m train.gan_mc --runs train/runs/ganmc --cache train/cache \
 		--n 4000 --seeds 0 --garments-png docs/gan-mc-garments.png --scenes-png docs/gan-mc-scenes.png
+
+## condensa: Condensa-style compression of es-b0.11's encoder, 10 samples of Bayesian
+## optimisation and 10 of random search (docs/CONDENSA.md; about 25 min on 2 busy cores).
+## Resumes from train/runs-condensa/es-b0.11 (its traces are replayed).
+condensa: build
+	OMP_WAIT_POLICY=PASSIVE nice -n 19 $(PYTHON) -m train.condensa --bundle models/zoo/fmnist-es-b0.11 \
+		--objective latency --max-top1-drop 0.01 --samples 10 --search bo,random --out train/runs-condensa/es-b0.11
 
 clean:
 	rm -rf $(BIN)

@@ -248,6 +248,25 @@ class EntropyBottleneck(nn.Module):
         self._cdf_length = pmf_length + 2
         return True
 
+    @classmethod
+    def from_tables(cls, tables):
+        """A bottleneck holding given tables (a bundle's entropy.json: cdfs,
+        cdf_lengths, offsets, medians) as update() would have left them, for
+        symbols(), compress() and the exporter; its density is untrained."""
+        eb = cls(len(tables["medians"]))
+        lengths = [int(n) for n in tables["cdf_lengths"]]
+        cdf = torch.zeros((len(lengths), max(lengths)), dtype=torch.int32)
+        for i, row in enumerate(tables["cdfs"]):
+            if len(row) != lengths[i]:
+                raise ValueError(f"entropy tables: row {i} has {len(row)} values, its length says {lengths[i]}")
+            cdf[i, :len(row)] = torch.tensor(row, dtype=torch.int32)
+        eb._quantized_cdf = cdf
+        eb._cdf_length = torch.tensor(lengths, dtype=torch.int32)
+        eb._offset = torch.tensor([int(o) for o in tables["offsets"]], dtype=torch.int32)
+        with torch.no_grad():
+            eb.quantiles[:, 0, 1] = torch.tensor(tables["medians"], dtype=torch.float32)
+        return eb
+
     def medians(self):
         return self.quantiles[:, 0, 1].detach()
 

@@ -20,7 +20,7 @@ import torch.nn as nn
 from onnx import numpy_helper
 
 from . import onnxcheck
-from .models import GDN
+from .models import GDN, Student
 
 
 def _bn_after(module):
@@ -102,3 +102,20 @@ def load_heads(heads, folder, features_example):
     for name in ("classify", "detect", "segment"):
         d = max(d, load(getattr(heads, name), f"{folder}/head_{name}.onnx", features_example, "features"))
     return d
+
+
+def load_student(folder, latent_channels, encoder_width, decoder_width, refine_width, seed=0):
+    """A models.Student with the encoder, decoder, trunk and heads of the split
+    bundle in folder (its entropy bottleneck stays untrained: the bundle holds
+    only the tables, see entropy.EntropyBottleneck.from_tables)."""
+    s = Student(latent_channels, encoder_width, decoder_width, refine_width)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, 3, 96, 96, generator=g)
+    load(s.encoder, f"{folder}/encoder.onnx", x, "image")
+    with torch.no_grad():
+        y = s.encoder.eval()(x)
+    load(nn.Sequential(s.decoder, s.trunk), f"{folder}/trunk.onnx", y, "latent")
+    with torch.no_grad():
+        f = s.trunk.eval()(s.decoder.eval()(y))
+    load_heads(s.heads, folder, f)
+    return s.eval()
